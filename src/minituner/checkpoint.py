@@ -1,0 +1,115 @@
+"""Files: the shipped base model, and adapters as safetensors plus a small JSON config (never pickle)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from .lora import LoRALinear, load_lora_state_dict, lora_state_dict, wrap_minigpt_with_lora
+from .model import MiniGPT
+
+BASE_FILE = "minigpt-base.safetensors"
+ADAPTER_WEIGHTS = "adapter.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def _read_tensors(path: Path) -> dict[str, Tensor]:
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(f"{path} is not a readable safetensors file ({err})") from None
+
+
+def save_model(model: MiniGPT, path: str | Path) -> None:
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+
+
+def load_model(path: str | Path) -> MiniGPT:
+    """A Mini-GPT from a safetensors file; every key and shape must match."""
+    path = Path(path)
+    state = _read_tensors(path)
+    model = MiniGPT()
+    expected = model.state_dict()
+    missing, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
+    if missing or unexpected:
+        raise ValueError(f"{path} is not a Mini-GPT: missing {missing}, unexpected {unexpected}")
+    for key, want in expected.items():
+        if state[key].shape != want.shape:
+            raise ValueError(
+                f"{path}: {key} expected shape {tuple(want.shape)}, found {tuple(state[key].shape)}"
+            )
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def base_path() -> Path:
+    return Path(str(resources.files("minituner") / BASE_FILE))
+
+
+def load_base() -> MiniGPT:
+    """The pretrained Mini-GPT that ships with the package (rebuilt by `minituner pretrain`)."""
+    return load_model(base_path())
+
+
+def save_adapter(model: nn.Module, directory: str | Path) -> Path:
+    """Write adapter.safetensors (A and B only) and adapter_config.json (r, alpha, targets)."""
+    layers = [m for m in model.modules() if isinstance(m, LoRALinear)]
+    if not layers:
+        raise ValueError("model has no LoRA adapters to save")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    names = [n for n, m in model.named_modules() if isinstance(m, LoRALinear)]
+    config = {
+        "model": "mini-gpt",
+        "r": layers[0].r,
+        "alpha": layers[0].alpha,
+        "target_modules": sorted({n.rsplit(".", 1)[-1] for n in names}),
+    }
+    save_file(lora_state_dict(model), str(directory / ADAPTER_WEIGHTS))
+    (directory / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    return directory
+
+
+def read_adapter(directory: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """The adapter's config (r, alpha, target_modules) and its tensors."""
+    config_path = Path(directory) / ADAPTER_CONFIG
+    if not config_path.is_file():
+        raise FileNotFoundError(f"adapter config not found: {config_path}")
+    try:
+        config = json.loads(config_path.read_text())
+        int(config["r"]), float(config["alpha"]), list(config["target_modules"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{config_path} is not an adapter config ({err!r})") from None
+    if config.get("model") != "mini-gpt":
+        raise ValueError(f"{config_path} is for model {config.get('model')!r}, expected 'mini-gpt'")
+    return config, _read_tensors(Path(directory) / ADAPTER_WEIGHTS)
+
+
+def load_adapter(model: nn.Module, directory: str | Path) -> nn.Module:
+    """Load an adapter into `model`: a plain Mini-GPT is wrapped first, as the config says.
+
+    Everything is checked before the model changes: a bad adapter leaves it as it was.
+    """
+    config, state = read_adapter(directory)
+    layers = [m for m in model.modules() if isinstance(m, LoRALinear)]
+    wrap_args = {"r": config["r"], "alpha": config["alpha"], "target_modules": config["target_modules"]}
+    if not layers:
+        load_lora_state_dict(wrap_minigpt_with_lora(copy.deepcopy(model), **wrap_args), state)
+        wrap_minigpt_with_lora(model, **wrap_args)
+    elif any((m.r, m.alpha) != (config["r"], float(config["alpha"])) for m in layers):
+        found = sorted({(m.r, m.alpha) for m in layers})
+        raise ValueError(
+            f"adapter has r={config['r']}, alpha={config['alpha']}; the model's adapters have "
+            f"(r, alpha) {found}"
+        )
+    load_lora_state_dict(model, state)
+    return model

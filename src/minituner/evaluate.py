@@ -1,0 +1,61 @@
+"""Batched greedy decoding and exact-match accuracy."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+from torch import nn
+
+from .grammar import EOS, PAD, TENSES, Example, decode, encode
+
+
+@torch.no_grad()
+def generate(model: nn.Module, prompts: list[str], max_new_tokens: int = 16) -> list[str]:
+    """Greedy continuation of each prompt up to its full stop (not included)."""
+    was_training = model.training
+    model.eval()
+    encoded = [encode(p) for p in prompts]
+    lengths = torch.tensor([len(e) for e in encoded])
+    buf = torch.full((len(prompts), int(lengths.max()) + max_new_tokens), PAD, dtype=torch.long)
+    for row, ids in enumerate(encoded):
+        buf[row, : len(ids)] = torch.tensor(ids)
+    rows = torch.arange(len(prompts))
+    done = torch.zeros(len(prompts), dtype=torch.bool)
+    for _ in range(max_new_tokens):
+        # Right padding is safe under causal attention: position t never sees what follows it.
+        logits = model(buf[:, : int(lengths.max())])  # (B, T, vocab)
+        nxt = logits[rows, lengths - 1].argmax(-1)  # each row's next token
+        nxt[done] = PAD
+        buf[rows, lengths] = nxt
+        lengths = lengths + (~done).long()
+        done |= nxt == EOS
+        if done.all():
+            break
+    model.train(was_training)
+    answers = []
+    for row, ids in enumerate(encoded):
+        out = buf[row, len(ids) : int(lengths[row])].tolist()
+        answers.append(decode(out[: out.index(EOS)] if EOS in out else out))
+    return answers
+
+
+def predict(model: nn.Module, examples: list[Example], batch_size: int = 1024) -> list[str]:
+    answers: list[str] = []
+    for i in range(0, len(examples), batch_size):
+        answers += generate(model, [e.prompt for e in examples[i : i + batch_size]])
+    return answers
+
+
+def accuracy(model: nn.Module, examples: list[Example]) -> float:
+    """Exact match: the whole form, accents included."""
+    answers = predict(model, examples)
+    return sum(a == e.answer for a, e in zip(answers, examples, strict=True)) / len(examples)
+
+
+def accuracy_by_tense(model: nn.Module, examples: list[Example]) -> dict[str, float]:
+    answers = predict(model, examples)
+    hits: dict[str, list[bool]] = defaultdict(list)
+    for a, e in zip(answers, examples, strict=True):
+        hits[e.tense].append(a == e.answer)
+    return {TENSES[t]: sum(h) / len(h) for t, h in hits.items()}

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from minituner.checkpoint import (
+    base_path,
+    load_adapter,
+    load_base,
+    load_model,
+    read_adapter,
+    save_adapter,
+    save_model,
+)
+from minituner.evaluate import accuracy, predict
+from minituner.grammar import conjugate_regular, make_splits
+from minituner.lora import LoRALinear, lora_state_dict, wrap_minigpt_with_lora
+from minituner.model import MiniGPT
+
+tokens = torch.randint(1, 45, (3, 12))
+
+
+def trained_adapter(r: int = 4) -> torch.nn.Module:
+    model = wrap_minigpt_with_lora(MiniGPT(), r=r, alpha=8.0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("lora_B"):
+                p.normal_(std=0.05)
+    return model.eval()
+
+
+def test_shipped_base_is_small_safetensors() -> None:
+    size = base_path().stat().st_size
+    assert 414_720 <= size < 420_000  # 103,680 float32 = 414,720 bytes, plus the header
+    assert base_path().read_bytes()[8:9] == b"{"  # safetensors: a length, then a JSON header
+
+
+@pytest.fixture(scope="module")
+def base_predictions() -> tuple[list[str], list[str]]:
+    base, splits = load_base(), make_splits()
+    return predict(base, splits.heldout), predict(base, splits.irregular)
+
+
+def test_shipped_base_knows_the_rules(base_predictions: tuple[list[str], list[str]]) -> None:
+    heldout = make_splits().heldout
+    hits = sum(a == e.answer for a, e in zip(base_predictions[0], heldout, strict=True))
+    assert hits / len(heldout) >= 0.95
+
+
+def test_shipped_base_over_regularises_irregular_verbs(
+    base_predictions: tuple[list[str], list[str]],
+) -> None:
+    irregular = make_splits().irregular
+    wrong = [(a, e) for a, e in zip(base_predictions[1], irregular, strict=True) if a != e.answer]
+    assert len(wrong) >= 80  # at most the 34 rule-following cells, and a few more, are right
+    regularised = [a == conjugate_regular(e.verb, e.tense, e.person) for a, e in wrong]
+    assert sum(regularised) / len(wrong) >= 0.8  # its mistakes are the rule applied: *teno, *tení
+
+
+def test_model_roundtrip(tmp_path: Path) -> None:
+    model = MiniGPT().eval()
+    save_model(model, tmp_path / "m.safetensors")
+    assert torch.equal(load_model(tmp_path / "m.safetensors")(tokens), model(tokens))
+
+
+def test_missing_checkpoint_is_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nowhere.safetensors"):
+        load_model(tmp_path / "nowhere.safetensors")
+
+
+def test_corrupt_checkpoint_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "broken.safetensors"
+    path.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(ValueError, match="broken.safetensors is not a readable safetensors file"):
+        load_model(path)
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
+    save_adapter(trained_adapter(), tmp_path)
+    with pytest.raises(ValueError, match="is not a Mini-GPT: missing"):
+        load_model(tmp_path / "adapter.safetensors")
+
+
+def test_adapter_roundtrip_through_files(tmp_path: Path) -> None:
+    trained = trained_adapter()
+    base_state = MiniGPT().state_dict()
+    trained_base = {k.replace(".base.", "."): v for k, v in trained.state_dict().items() if "lora_" not in k}
+    save_adapter(trained, tmp_path / "adapter")
+    config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert config == {"model": "mini-gpt", "r": 4, "alpha": 8.0,
+                      "target_modules": ["fc1", "fc2", "k_proj", "o_proj", "q_proj", "v_proj"]}
+    fresh = MiniGPT().eval()
+    fresh.load_state_dict(trained_base)
+    load_adapter(fresh, tmp_path / "adapter")
+    assert (fresh(tokens) - trained(tokens)).abs().max().item() < 1e-6
+    assert len(base_state) == 27
+
+
+def test_adapter_file_holds_only_the_adapter(tmp_path: Path) -> None:
+    save_adapter(trained_adapter(r=8), tmp_path)
+    _, state = read_adapter(tmp_path)
+    assert sum(t.numel() for t in state.values()) == 2304 * 8
+    assert (tmp_path / "adapter.safetensors").stat().st_size < 2304 * 8 * 4 + 4096
+
+
+def test_adapter_for_another_rank_fails_and_leaves_the_model_alone(tmp_path: Path) -> None:
+    save_adapter(trained_adapter(r=4), tmp_path)
+    model = wrap_minigpt_with_lora(MiniGPT(), r=8, alpha=8.0)
+    before = lora_state_dict(model)
+    with pytest.raises(ValueError, match="r=4"):
+        load_adapter(model, tmp_path)
+    assert all(torch.equal(before[k], v) for k, v in lora_state_dict(model).items())
+
+
+def test_adapter_with_wrong_shapes_leaves_a_plain_model_unwrapped(tmp_path: Path) -> None:
+    save_adapter(trained_adapter(r=4), tmp_path)
+    config = json.loads((tmp_path / "adapter_config.json").read_text())
+    (tmp_path / "adapter_config.json").write_text(json.dumps({**config, "r": 2}))
+    model = MiniGPT()
+    with pytest.raises(ValueError, match=r"expected shape \(2, 64\), found \(4, 64\)"):
+        load_adapter(model, tmp_path)
+    assert not any(isinstance(m, LoRALinear) for m in model.modules())
+
+
+def test_adapter_config_for_another_model_is_refused(tmp_path: Path) -> None:
+    save_adapter(trained_adapter(), tmp_path)
+    config = json.loads((tmp_path / "adapter_config.json").read_text())
+    (tmp_path / "adapter_config.json").write_text(json.dumps({**config, "model": "llama"}))
+    with pytest.raises(ValueError, match="'llama'"):
+        load_adapter(MiniGPT(), tmp_path)
+
+
+def test_missing_adapter_is_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="adapter_config.json"):
+        load_adapter(MiniGPT(), tmp_path / "none")
+
+
+def test_base_accuracy_is_measured_not_assumed() -> None:
+    # The base model was never shown an irregular verb: most of the 120 cells must be wrong.
+    assert accuracy(load_base(), make_splits().irregular) < 0.35

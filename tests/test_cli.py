@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minituner.cli import MESSAGES, main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_messages_exist_in_both_languages() -> None:
+    assert MESSAGES["en"].keys() == MESSAGES["es"].keys()
+
+
+def test_info_prints_the_inventory(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "info")
+    assert code == 0
+    assert "103,680" in out and "LoRA = 2304·r" in out and "18,432" in out
+    assert "blocks.1.mlp.fc2.weight" in out
+
+
+def test_info_in_spanish(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "--lang", "es", "info")
+    assert "parámetros" in out and "103,680" in out
+
+
+def test_finetune_prints_what_it_measured(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "finetune", "--r", "2", "--steps", "5", "--save", str(tmp_path / "a"))
+    assert code == 0
+    for label in ("irregular accuracy", "regular retention", "trainable parameters: 4,608", "wall time"):
+        assert label in out
+    assert (tmp_path / "a" / "adapter.safetensors").is_file()
+    code, out, _ = run(capsys, "eval", "--adapter", str(tmp_path / "a"))
+    assert code == 0 and "held-out regular accuracy" in out and "futuro" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["finetune", "--r", "0"], "expected an integer >= 1, got 0"),
+        (["finetune", "--r", "2.5"], "expected an integer >= 1, got '2.5'"),
+        (["finetune", "--alpha", "-1"], "expected a number > 0, got -1"),
+        (["launch"], "invalid choice: 'launch'"),
+    ],
+)
+def test_bad_arguments_exit_non_zero_with_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_checkpoint_is_one_line_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "eval", "--checkpoint", "nowhere.safetensors")
+    assert code == 1
+    assert err == "minituner: error: checkpoint not found: nowhere.safetensors\n"
+
+
+def test_corrupt_adapter_in_spanish(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "adapter_config.json").write_text("{not json")
+    code, _, err = run(capsys, "--lang", "es", "eval", "--adapter", str(tmp_path))
+    assert code == 1 and err.startswith("minituner: error: ") and "Traceback" not in err
+    assert err.count("\n") == 1
+
+
+def test_console_script_and_module_agree() -> None:
+    a = subprocess.run([sys.executable, "-m", "minituner", "info"], capture_output=True, text=True, check=True)
+    assert "103,680" in a.stdout
