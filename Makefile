@@ -4,7 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: site test lab check clean
+NOTEBOOKS := $(filter-out %.es.ipynb,$(wildcard notebooks/*.ipynb))
+
+.PHONY: site test lab notebooks clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,10 +16,15 @@ $(STAMP): pyproject.toml constraints.txt
 site: $(STAMP)  ## build and serve the bilingual site on 127.0.0.1:8000
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
-test: $(STAMP)  ## lint, type-check and run the whole suite
-	$(BIN)/ruff check src tests
+# Two pytest workers on two cores: one thread each, or they fight over the cores.
+test: $(STAMP)  ## lint, type-check and run the whole suite (tests and notebooks)
+	$(BIN)/ruff check src tests tools
 	$(BIN)/mypy --strict src/minituner
-	$(BIN)/pytest -n 2
+	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadscope tests $(NOTEBOOKS) \
+		--nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+
+notebooks: $(STAMP)  ## rebuild and execute the notebooks from tools/notebooks (EN + ES)
+	cd tools/notebooks && OMP_NUM_THREADS=1 ../../$(BIN)/python build.py
 
 lab: $(STAMP)  ## JupyterLab on the notebooks
 	$(BIN)/jupyter lab --ip 127.0.0.1 notebooks/

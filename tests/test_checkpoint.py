@@ -55,9 +55,11 @@ def test_shipped_base_over_regularises_irregular_verbs(
 ) -> None:
     irregular = make_splits().irregular
     wrong = [(a, e) for a, e in zip(base_predictions[1], irregular, strict=True) if a != e.answer]
-    assert len(wrong) >= 80  # at most the 34 rule-following cells, and a few more, are right
-    regularised = [a == conjugate_regular(e.verb, e.tense, e.person) for a, e in wrong]
-    assert sum(regularised) / len(wrong) >= 0.8  # its mistakes are the rule applied: *teno, *tení
+    assert len(wrong) >= 80  # the 34 rule-following cells (seré, tenía) and few others are right
+    # "ir" has an empty stem, unlike every regular verb: the base writes noise there, not a rule.
+    with_stem = [(a, e) for a, e in wrong if e.verb != "ir"]
+    regularised = [a == conjugate_regular(e.verb, e.tense, e.person) for a, e in with_stem]
+    assert sum(regularised) / len(with_stem) >= 0.9  # its mistakes are the rule applied: *teno, *tení
 
 
 def test_model_roundtrip(tmp_path: Path) -> None:
@@ -90,8 +92,12 @@ def test_adapter_roundtrip_through_files(tmp_path: Path) -> None:
     trained_base = {k.replace(".base.", "."): v for k, v in trained.state_dict().items() if "lora_" not in k}
     save_adapter(trained, tmp_path / "adapter")
     config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
-    assert config == {"model": "mini-gpt", "r": 4, "alpha": 8.0,
-                      "target_modules": ["fc1", "fc2", "k_proj", "o_proj", "q_proj", "v_proj"]}
+    assert config == {
+        "model": "mini-gpt",
+        "r": 4,
+        "alpha": 8.0,
+        "target_modules": ["fc1", "fc2", "k_proj", "o_proj", "q_proj", "v_proj"],
+    }
     fresh = MiniGPT().eval()
     fresh.load_state_dict(trained_base)
     load_adapter(fresh, tmp_path / "adapter")

@@ -73,5 +73,7 @@ def test_corrupt_adapter_in_spanish(capsys: pytest.CaptureFixture[str], tmp_path
 
 
 def test_console_script_and_module_agree() -> None:
-    a = subprocess.run([sys.executable, "-m", "minituner", "info"], capture_output=True, text=True, check=True)
+    a = subprocess.run(
+        [sys.executable, "-m", "minituner", "info"], capture_output=True, text=True, check=True
+    )
     assert "103,680" in a.stdout

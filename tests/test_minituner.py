@@ -234,7 +234,9 @@ def test_roundtrip_lora_state_dict(lora: ModuleType) -> None:
 def _unwrapped_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """The base weights of a wrapped model under Mini-GPT's own names (`x.base.weight` -> `x.weight`)."""
     return {
-        k.replace(".base.", "."): v for k, v in model.state_dict().items() if not k.endswith(("lora_A", "lora_B"))
+        k.replace(".base.", "."): v
+        for k, v in model.state_dict().items()
+        if not k.endswith(("lora_A", "lora_B"))
     }
 
 

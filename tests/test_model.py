@@ -8,14 +8,28 @@ from minituner.model import MiniGPT, parameter_inventory
 
 EXPECTED_NAMES = (
     ["tok_emb"]
-    + [f"blocks.{i}.{n}" for i in (0, 1) for n in
-       ("ln1", "attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.o_proj", "ln2", "mlp.fc1", "mlp.fc2")]
+    + [
+        f"blocks.{i}.{n}"
+        for i in (0, 1)
+        for n in (
+            "ln1",
+            "attn.q_proj",
+            "attn.k_proj",
+            "attn.v_proj",
+            "attn.o_proj",
+            "ln2",
+            "mlp.fc1",
+            "mlp.fc2",
+        )
+    ]
     + ["ln_f"]
 )
 
 
 def test_module_names_are_the_course_names() -> None:
-    names = [n for n, m in MiniGPT().named_modules() if isinstance(m, nn.Linear | nn.Embedding | nn.LayerNorm)]
+    names = [
+        n for n, m in MiniGPT().named_modules() if isinstance(m, nn.Linear | nn.Embedding | nn.LayerNorm)
+    ]
     assert names == EXPECTED_NAMES
 
 

@@ -18,7 +18,9 @@ def test_schedule_warms_up_then_decays() -> None:
 def test_pretraining_is_deterministic() -> None:
     cfg = PretrainConfig(steps=3, batch_size=8)
     a, b = pretrain(cfg, progress=False), pretrain(cfg, progress=False)
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
 
 
 def test_train_refuses_a_model_with_nothing_to_train() -> None:

@@ -31,46 +31,82 @@ _ENDINGS = {
 }
 _FUTURE = {"F": ("é", "ás", "á"), "C": ("ía", "ías", "ía")}
 
-# Real regular verbs with no spelling change (no -car/-gar/-zar, -ger/-cer, vowel stems) and no
-# stem change, so that every form follows the rule exactly.
+# Real regular verbs: no stem change (pienso) and no irregular form; some change their spelling to
+# keep their sound (busqué, pagué, crucé, venzo, cojo), which is part of the rule.
 REAL_REGULAR = """
 hablar cantar bailar caminar comprar trabajar estudiar mirar llamar llevar tomar nadar ayudar
 escuchar esperar entrar viajar usar lavar cocinar preparar terminar ganar amar dejar pasar
 necesitar olvidar gritar saltar bajar cortar pintar firmar formar mandar montar visitar aceptar
 arreglar borrar cambiar cenar desear dibujar enseñar fumar limpiar mejorar ocupar odiar patinar
-regresar robar tirar tratar alquilar apagar anotar besar callar cuidar durar echar faltar
-grabar guardar importar invitar luchar matar notar orar parar quedar quitar sacar secar
+regresar robar tirar tratar alquilar anotar besar callar cuidar durar echar faltar
+grabar guardar importar invitar luchar matar notar orar parar quedar quitar
 comer beber aprender comprender correr vender temer deber meter romper barrer toser ceder
 prender sorprender responder esconder coser lamer ofender depender cometer prometer someter
 vivir escribir abrir subir recibir decidir partir compartir cubrir sufrir permitir unir existir
 asistir discutir insistir imprimir admitir añadir batir cumplir dividir describir omitir
 persuadir resistir residir confundir fundir invadir aplaudir
+buscar tocar sacar secar explicar practicar indicar pagar llegar apagar navegar entregar cruzar
+avanzar lanzar alcanzar rezar organizar utilizar realizar vencer convencer ejercer esparcir
+zurcir fruncir coger escoger recoger proteger dirigir exigir fingir sumergir surgir
 """.split()
-REAL_REGULAR = [v for v in REAL_REGULAR if not v.endswith(("car", "gar", "zar"))]
 
 IRREGULAR: dict[str, dict[str, tuple[str, str, str]]] = {
-    "ser": {"P": ("soy", "eres", "es"), "T": ("fui", "fuiste", "fue"), "I": ("era", "eras", "era"),
-            "F": ("seré", "serás", "será"), "C": ("sería", "serías", "sería")},
-    "ir": {"P": ("voy", "vas", "va"), "T": ("fui", "fuiste", "fue"), "I": ("iba", "ibas", "iba"),
-           "F": ("iré", "irás", "irá"), "C": ("iría", "irías", "iría")},
-    "tener": {"P": ("tengo", "tienes", "tiene"), "T": ("tuve", "tuviste", "tuvo"),
-              "I": ("tenía", "tenías", "tenía"), "F": ("tendré", "tendrás", "tendrá"),
-              "C": ("tendría", "tendrías", "tendría")},
-    "hacer": {"P": ("hago", "haces", "hace"), "T": ("hice", "hiciste", "hizo"),
-              "I": ("hacía", "hacías", "hacía"), "F": ("haré", "harás", "hará"),
-              "C": ("haría", "harías", "haría")},
-    "decir": {"P": ("digo", "dices", "dice"), "T": ("dije", "dijiste", "dijo"),
-              "I": ("decía", "decías", "decía"), "F": ("diré", "dirás", "dirá"),
-              "C": ("diría", "dirías", "diría")},
-    "poder": {"P": ("puedo", "puedes", "puede"), "T": ("pude", "pudiste", "pudo"),
-              "I": ("podía", "podías", "podía"), "F": ("podré", "podrás", "podrá"),
-              "C": ("podría", "podrías", "podría")},
-    "poner": {"P": ("pongo", "pones", "pone"), "T": ("puse", "pusiste", "puso"),
-              "I": ("ponía", "ponías", "ponía"), "F": ("pondré", "pondrás", "pondrá"),
-              "C": ("pondría", "pondrías", "pondría")},
-    "venir": {"P": ("vengo", "vienes", "viene"), "T": ("vine", "viniste", "vino"),
-              "I": ("venía", "venías", "venía"), "F": ("vendré", "vendrás", "vendrá"),
-              "C": ("vendría", "vendrías", "vendría")},
+    "ser": {
+        "P": ("soy", "eres", "es"),
+        "T": ("fui", "fuiste", "fue"),
+        "I": ("era", "eras", "era"),
+        "F": ("seré", "serás", "será"),
+        "C": ("sería", "serías", "sería"),
+    },
+    "ir": {
+        "P": ("voy", "vas", "va"),
+        "T": ("fui", "fuiste", "fue"),
+        "I": ("iba", "ibas", "iba"),
+        "F": ("iré", "irás", "irá"),
+        "C": ("iría", "irías", "iría"),
+    },
+    "tener": {
+        "P": ("tengo", "tienes", "tiene"),
+        "T": ("tuve", "tuviste", "tuvo"),
+        "I": ("tenía", "tenías", "tenía"),
+        "F": ("tendré", "tendrás", "tendrá"),
+        "C": ("tendría", "tendrías", "tendría"),
+    },
+    "hacer": {
+        "P": ("hago", "haces", "hace"),
+        "T": ("hice", "hiciste", "hizo"),
+        "I": ("hacía", "hacías", "hacía"),
+        "F": ("haré", "harás", "hará"),
+        "C": ("haría", "harías", "haría"),
+    },
+    "decir": {
+        "P": ("digo", "dices", "dice"),
+        "T": ("dije", "dijiste", "dijo"),
+        "I": ("decía", "decías", "decía"),
+        "F": ("diré", "dirás", "dirá"),
+        "C": ("diría", "dirías", "diría"),
+    },
+    "poder": {
+        "P": ("puedo", "puedes", "puede"),
+        "T": ("pude", "pudiste", "pudo"),
+        "I": ("podía", "podías", "podía"),
+        "F": ("podré", "podrás", "podrá"),
+        "C": ("podría", "podrías", "podría"),
+    },
+    "poner": {
+        "P": ("pongo", "pones", "pone"),
+        "T": ("puse", "pusiste", "puso"),
+        "I": ("ponía", "ponías", "ponía"),
+        "F": ("pondré", "pondrás", "pondrá"),
+        "C": ("pondría", "pondrías", "pondría"),
+    },
+    "venir": {
+        "P": ("vengo", "vienes", "viene"),
+        "T": ("vine", "viniste", "vino"),
+        "I": ("venía", "venías", "venía"),
+        "F": ("vendré", "vendrás", "vendrá"),
+        "C": ("vendría", "vendrías", "vendría"),
+    },
 }
 
 # Real verbs that a made-up stem must never produce: irregular, stem-changing or spelled differently.
@@ -78,14 +114,24 @@ _NOT_REGULAR = set(IRREGULAR) | set(
     """dar ver estar haber saber caber caer traer oír querer andar valer salir pedir dormir morir
     sentir mentir servir seguir medir reír freír venir tener poner volver mover llover soler oler
     jugar pensar contar probar sonar volar costar mostrar cerrar perder entender querer empezar
-    conducir traducir producir leer creer construir huir""".split()
+    conducir traducir producir leer creer construir huir elegir corregir regir negar regar rogar
+    colgar cocer torcer comenzar almorzar forzar tropezar reforzar""".split()
 )
 
-# Spanish-looking syllables for made-up stems. Stems end in a consonant that keeps its spelling
-# before every ending (no c, g, z), so that the rule, not a spelling change, decides each form.
-_ONSETS = ["b", "d", "f", "j", "l", "ll", "m", "n", "ñ", "p", "r", "s", "t", "v", "y", "ch", "br", "pl", "tr", "gr"]
-_VOWELS = ["a", "e", "i", "o", "u"]
-_CODAS = ["b", "d", "f", "l", "m", "n", "p", "r", "s", "t", "v", "ch", "j", "nt", "rt", "nd", "st"]
+# Spanish-looking syllables for made-up stems. A stem ends in a consonant; c, g and z only where
+# real regular verbs have them (buscar, pagar, cruzar, vencer, coger), never a vowel (no hiatus).
+_ONSETS = "b d f j l ll m n ñ p r s t v y ch br pl tr gr".split()
+_VOWELS = list("aeiou")
+_CODAS = "b d f l m n p r s t v ch j nt rt nd st".split()
+_CODAS_AR = _CODAS + "c g z nc rc ng rg nz rz".split()
+_CODAS_ER_IR = _CODAS + "nc rc ng rg".split()
+
+# Spelling keeps the sound of the stem's last consonant (RAE): busqué, pagué, crucé; venzo, cojo.
+_SPELLING = {
+    "ar": ("é", {"c": "qu", "g": "gu", "z": "c"}),
+    "er": ("o", {"c": "z", "g": "j"}),
+    "ir": ("o", {"c": "z", "g": "j"}),
+}
 
 
 def conjugate_regular(infinitive: str, tense: str, person: str) -> str:
@@ -98,8 +144,11 @@ def conjugate_regular(infinitive: str, tense: str, person: str) -> str:
     i = int(person) - 1
     if tense in _FUTURE:
         return infinitive + _FUTURE[tense][i]
-    stem = infinitive[:-2]
-    form = stem + _ENDINGS[ending][tense][i]
+    stem, suffix = infinitive[:-2], _ENDINGS[ending][tense][i]
+    before, change = _SPELLING[ending]
+    if stem[-1:] in change and suffix.startswith(before):
+        stem = stem[:-1] + change[stem[-1]]
+    form = stem + suffix
     if not any(v in stem for v in "aeiou"):
         # A one-syllable form takes no written accent (RAE 2010): vi, vio, di, dio.
         form = form.translate(str.maketrans("áéíóú", "aeiou")) if tense == "T" and i != 1 else form
@@ -131,9 +180,7 @@ class Example:
 
 def cells(verbs: list[str]) -> list[Example]:
     """Every (verb, tense, person) cell of the given verbs, with its correct answer."""
-    return [
-        Example(v, t, p, conjugate(v, t, p)) for v in verbs for t in TENSES for p in PERSONS
-    ]
+    return [Example(v, t, p, conjugate(v, t, p)) for v in verbs for t in TENSES for p in PERSONS]
 
 
 def made_up_verbs(n: int, seed: int) -> list[str]:
@@ -145,10 +192,11 @@ def made_up_verbs(n: int, seed: int) -> list[str]:
         first_onset = "" if rng.random() < 0.15 else rng.choice(_ONSETS)
         stem = first_onset + rng.choice(_VOWELS)
         stem += "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) for _ in range(n_syllables - 1))
-        stem += rng.choice(_CODAS)
+        ending = rng.choice(["ar", "ar", "ar", "er", "ir"])
+        stem += rng.choice(_CODAS_AR if ending == "ar" else _CODAS_ER_IR)
         if rng.random() < 0.05:  # a bare consonant stem, for short verbs like ser
             stem = rng.choice(_ONSETS)
-        verb = stem + rng.choice(["ar", "ar", "ar", "er", "ir"])
+        verb = stem + ending
         if verb not in _NOT_REGULAR and verb not in REAL_REGULAR:
             verbs.add(verb)
     return sorted(verbs)
@@ -161,8 +209,9 @@ class Splits:
     irregular: list[Example]  # the 120 cells LoRA must learn
 
 
-def make_splits(n_made_up: int = 6000, n_heldout_real: int = 20, n_heldout_made_up: int = 80,
-                seed: int = 0) -> Splits:
+def make_splits(
+    n_made_up: int = 6000, n_heldout_real: int = 20, n_heldout_made_up: int = 80, seed: int = 0
+) -> Splits:
     """Deterministic splits by verb: no held-out verb appears in training, in any form."""
     rng = random.Random(seed)
     real = rng.sample(sorted(REAL_REGULAR), len(REAL_REGULAR))

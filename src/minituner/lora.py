@@ -112,9 +112,7 @@ def wrap_minigpt_with_lora(
     linears = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear)}
     unmatched = [t for t in targets if not any(_matches(n, [t]) for n in linears)]
     if unmatched:
-        raise ValueError(
-            f"target_modules {unmatched} match no nn.Linear; the Linears are: {sorted(linears)}"
-        )
+        raise ValueError(f"target_modules {unmatched} match no nn.Linear; the Linears are: {sorted(linears)}")
     model.requires_grad_(False)
     for name, linear in linears.items():
         if _matches(name, targets):
@@ -167,9 +165,7 @@ def trainable_parameters_report(model: nn.Module) -> str:
     )
 
 
-def lora_parameter_count(
-    model: nn.Module, r: int, target_modules: Iterable[str] = DEFAULT_TARGETS
-) -> int:
+def lora_parameter_count(model: nn.Module, r: int, target_modules: Iterable[str] = DEFAULT_TARGETS) -> int:
     """Σ r·(in + out) over the Linears that `wrap_minigpt_with_lora` would wrap (2304·r for Mini-GPT)."""
     targets = [target_modules] if isinstance(target_modules, str) else list(target_modules)
     return sum(

@@ -84,6 +84,7 @@ class Block(nn.Module):
 
 class MiniGPT(nn.Module):
     pos: Tensor  # (max_len, d_model), registered as a non-persistent buffer
+
     def __init__(self, cfg: MiniGPTConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg or MiniGPTConfig()

@@ -17,9 +17,7 @@ from .model import MiniGPT
 from .train import Batch, train
 
 
-def sampler(
-    pools: list[tuple[list[Example], int]], seed: int
-) -> Callable[[int], Batch]:
+def sampler(pools: list[tuple[list[Example], int]], seed: int) -> Callable[[int], Batch]:
     """Batches drawn with replacement: `n` examples from each (pool, n), shuffled together."""
     rng = random.Random(seed)
 
