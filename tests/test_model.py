@@ -66,3 +66,15 @@ def test_batched_greedy_decoding_matches_one_at_a_time() -> None:
     batched = generate(model, prompts, max_new_tokens=6)
     single = [generate(model, [p], max_new_tokens=6)[0] for p in prompts]
     assert batched == single
+
+
+def test_one_pass_accuracy_equals_greedy_decoding() -> None:
+    from minituner.checkpoint import load_base
+    from minituner.evaluate import correct, predict
+    from minituner.grammar import make_splits
+
+    base, splits = load_base(), make_splits()
+    examples = splits.irregular + splits.heldout[:300]
+    greedy = [a == e.answer for a, e in zip(predict(base, examples), examples, strict=True)]
+    assert correct(base, examples) == greedy
+    assert 0 < sum(greedy) < len(greedy)  # both kinds of cell are present

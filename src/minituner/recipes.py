@@ -53,7 +53,7 @@ class FinetuneConfig:
     r: int | None = 8  # None: full fine-tuning, every parameter trains
     alpha: float = 16.0
     steps: int = 200
-    lr: float = 1e-2
+    lr: float | None = None  # None: 1e-2 for LoRA, 3e-3 for full fine-tuning (each the best we found)
     irregular_per_batch: int = 32
     replay_per_batch: int = 32  # regular training examples mixed in, so the rules are not forgotten
     seed: int = 0
@@ -79,7 +79,8 @@ def finetune(
     if cfg.r is not None:
         wrap_minigpt_with_lora(base, r=cfg.r, alpha=cfg.alpha)
     pools = [(splits.irregular, cfg.irregular_per_batch), (splits.train, cfg.replay_per_batch)]
-    losses = train(base, sampler(pools, cfg.seed), cfg.steps, cfg.lr, progress=progress)
+    lr = cfg.lr if cfg.lr is not None else (1e-2 if cfg.r is not None else 3e-3)
+    losses = train(base, sampler(pools, cfg.seed), cfg.steps, lr, progress=progress)
     irregular = accuracy(base, splits.irregular)
     retention = accuracy(base, splits.heldout)
     return FinetuneResult(

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 Batch = tuple[Tensor, Tensor]  # inputs (B, T), targets (B, T) with -100 where no loss
 
