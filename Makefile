@@ -6,7 +6,9 @@ STAMP  := $(VENV)/.installed-stamp
 
 NOTEBOOKS := $(filter-out %.es.ipynb,$(wildcard notebooks/*.ipynb))
 
-.PHONY: site test lab notebooks clean
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: site test lab notebooks chromium clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,11 +19,16 @@ site: $(STAMP)  ## build and serve the bilingual site on 127.0.0.1:8000
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
 # Two pytest workers on two cores: one thread each, or they fight over the cores.
-test: $(STAMP)  ## lint, type-check and run the whole suite (tests and notebooks)
+test: $(STAMP) chromium  ## lint, type-check and run the whole suite (tests and notebooks)
 	$(BIN)/ruff check src tests tools
 	$(BIN)/mypy --strict src/minituner
 	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadscope tests $(NOTEBOOKS) \
 		--nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+
+# The browser tests drive Debian's chromium (Playwright cannot download its own here).
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 notebooks: $(STAMP)  ## rebuild and execute the notebooks from tools/notebooks (EN + ES)
 	cd tools/notebooks && OMP_NUM_THREADS=1 ../../$(BIN)/python build.py

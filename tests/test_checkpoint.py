@@ -17,7 +17,7 @@ from minituner.checkpoint import (
 )
 from minituner.evaluate import accuracy, predict
 from minituner.grammar import conjugate_regular, make_splits
-from minituner.lora import LoRALinear, lora_state_dict, wrap_minigpt_with_lora
+from minituner.lora import LoRALinear, load_lora_state_dict, lora_state_dict, wrap_minigpt_with_lora
 from minituner.model import MiniGPT
 
 tokens = torch.randint(1, 45, (3, 12))
@@ -147,3 +147,11 @@ def test_missing_adapter_is_named(tmp_path: Path) -> None:
 def test_base_accuracy_is_measured_not_assumed() -> None:
     # The base model was never shown an irregular verb: most of the 120 cells must be wrong.
     assert accuracy(load_base(), make_splits().irregular) < 0.35
+
+
+def test_loading_into_merged_layers_is_refused() -> None:
+    model = trained_adapter()
+    state = lora_state_dict(model)
+    model.get_submodule("blocks.0.attn.q_proj").merge_()
+    with pytest.raises(ValueError, match=r"unmerge_\(\).*blocks\.0\.attn\.q_proj"):
+        load_lora_state_dict(model, state)

@@ -25,6 +25,7 @@ def test_there_are_notebooks() -> None:
         "01-lora-counts",
         "02-lora-finetune",
         "03-merge-and-ship",
+        "04-minituner-to-peft",
         "theory-03-svd",
     }
 
@@ -39,7 +40,9 @@ def test_spanish_twin_has_the_same_code_and_outputs(path: Path) -> None:
         if a["cell_type"] == "code":
             assert a["source"] == b["source"] and a["outputs"] == b["outputs"]
         else:
-            assert a["source"] != b["source"], f"untranslated markdown cell in {twin.name}: {a['source'][:60]}"
+            assert a["source"] != b["source"], (
+                f"untranslated markdown cell in {twin.name}: {a['source'][:60]}"
+            )
 
 
 @pytest.mark.parametrize("path", ENGLISH, ids=lambda p: p.stem)

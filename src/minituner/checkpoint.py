@@ -20,7 +20,7 @@ ADAPTER_WEIGHTS = "adapter.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
 
 
-def _read_tensors(path: Path) -> dict[str, Tensor]:
+def read_safetensors(path: Path) -> dict[str, Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
@@ -36,7 +36,7 @@ def save_model(model: MiniGPT, path: str | Path) -> None:
 def load_model(path: str | Path) -> MiniGPT:
     """A Mini-GPT from a safetensors file; every key and shape must match."""
     path = Path(path)
-    state = _read_tensors(path)
+    state = read_safetensors(path)
     model = MiniGPT()
     expected = model.state_dict()
     missing, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
@@ -91,7 +91,7 @@ def read_adapter(directory: str | Path) -> tuple[dict[str, Any], dict[str, Tenso
         raise ValueError(f"{config_path} is not an adapter config ({err!r})") from None
     if config.get("model") != "mini-gpt":
         raise ValueError(f"{config_path} is for model {config.get('model')!r}, expected 'mini-gpt'")
-    return config, _read_tensors(Path(directory) / ADAPTER_WEIGHTS)
+    return config, read_safetensors(Path(directory) / ADAPTER_WEIGHTS)
 
 
 def load_adapter(model: nn.Module, directory: str | Path) -> nn.Module:

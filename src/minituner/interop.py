@@ -1,0 +1,78 @@
+"""Adapters in Hugging Face peft's on-disk format, without importing peft.
+
+peft stores a LoRA adapter as adapter_config.json + adapter_model.safetensors, with keys such as
+`base_model.model.blocks.0.attn.q_proj.lora_A.weight`: minituner's `lora_A` / `lora_B` hold the
+same matrices (r × in and out × r), under another name.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from safetensors.torch import save_file
+from torch import Tensor, nn
+
+from .checkpoint import read_safetensors
+from .lora import LoRALinear, load_lora_state_dict, lora_state_dict, wrap_minigpt_with_lora
+
+PEFT_PREFIX = "base_model.model."
+PEFT_WEIGHTS = "adapter_model.safetensors"
+PEFT_CONFIG = "adapter_config.json"
+
+
+def to_peft_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """`blocks.0.attn.q_proj.lora_A` -> `base_model.model.blocks.0.attn.q_proj.lora_A.weight`."""
+    return {f"{PEFT_PREFIX}{key}.weight": value.contiguous() for key, value in state.items()}
+
+
+def from_peft_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The inverse of `to_peft_state_dict`; any other key is an error that names it."""
+    out = {}
+    for key, value in state.items():
+        if not (key.startswith(PEFT_PREFIX) and key.endswith((".lora_A.weight", ".lora_B.weight"))):
+            raise ValueError(f"{key!r} is not a peft LoRA key (base_model.model.<module>.lora_A.weight)")
+        out[key[len(PEFT_PREFIX) : -len(".weight")]] = value
+    return out
+
+
+def export_peft_adapter(model: nn.Module, directory: str | Path) -> Path:
+    """Write a wrapped Mini-GPT's adapter so that `PeftModel.from_pretrained` can load it."""
+    layers = {n: m for n, m in model.named_modules() if isinstance(m, LoRALinear)}
+    if not layers:
+        raise ValueError("model has no LoRA adapters to export")
+    first = next(iter(layers.values()))
+    config = {
+        "peft_type": "LORA",
+        "r": first.r,
+        "lora_alpha": first.alpha,
+        "target_modules": sorted({n.rsplit(".", 1)[-1] for n in layers}),
+        "lora_dropout": 0.0,
+        "bias": "none",
+        "use_rslora": False,
+        "use_dora": False,
+        "init_lora_weights": True,
+        "task_type": None,
+    }
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file(to_peft_state_dict(lora_state_dict(model)), str(directory / PEFT_WEIGHTS))
+    (directory / PEFT_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    return directory
+
+
+def import_peft_adapter(model: nn.Module, directory: str | Path) -> nn.Module:
+    """Wrap a plain Mini-GPT as a peft LoRA adapter's config says, and load its A and B."""
+    directory = Path(directory)
+    config = json.loads((directory / PEFT_CONFIG).read_text())
+    if config.get("peft_type") != "LORA":
+        raise ValueError(f"{directory / PEFT_CONFIG}: peft_type {config.get('peft_type')!r}, expected 'LORA'")
+    for option in ("use_rslora", "use_dora"):
+        if config.get(option):
+            raise ValueError(f"{directory / PEFT_CONFIG}: {option}=true has no minituner equivalent")
+    state = from_peft_state_dict(read_safetensors(directory / PEFT_WEIGHTS))
+    wrap_minigpt_with_lora(
+        model, r=config["r"], alpha=config["lora_alpha"], target_modules=list(config["target_modules"])
+    )
+    load_lora_state_dict(model, state)
+    return model

@@ -1,0 +1,124 @@
+"""minituner against the references: Hugging Face peft and microsoft's loralib, same numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import loralib
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict
+from torch import nn
+
+from minituner import LoRALinear, MiniGPT, load_base, lora_state_dict, wrap_minigpt_with_lora
+from minituner.interop import (
+    export_peft_adapter,
+    from_peft_state_dict,
+    import_peft_adapter,
+    to_peft_state_dict,
+)
+
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2"]
+tokens = torch.randint(1, 45, (4, 16))
+
+
+class One(nn.Module):
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.lin = linear
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.lin(x)
+        return out
+
+
+def trained_minituner(r: int, alpha: float) -> nn.Module:
+    model = wrap_minigpt_with_lora(load_base(), r=r, alpha=alpha).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("lora_B"):
+                p.normal_(std=0.02)
+    return model
+
+
+def peft_minigpt(r: int, alpha: float) -> nn.Module:
+    config = LoraConfig(r=r, lora_alpha=alpha, target_modules=TARGETS, lora_dropout=0.0)
+    return get_peft_model(load_base(), config).eval()
+
+
+shapes = st.tuples(st.integers(1, 80), st.integers(1, 80), st.integers(1, 16), st.floats(1.0, 64.0))
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=shapes, seed=st.integers(0, 1000))
+def test_linear_matches_peft_and_loralib(shape: tuple[int, int, int, float], seed: int) -> None:
+    d_in, d_out, r, alpha = shape
+    torch.manual_seed(seed)
+    base = nn.Linear(d_in, d_out)
+    ours = LoRALinear(nn.Linear(d_in, d_out), r=r, alpha=alpha)
+    ours.base.load_state_dict(base.state_dict())
+    with torch.no_grad():
+        ours.lora_B.normal_()
+    ref = get_peft_model(
+        One(nn.Linear(d_in, d_out)), LoraConfig(r=r, lora_alpha=alpha, target_modules=["lin"])
+    )
+    peft_layer = ref.base_model.model.lin
+    ms = loralib.Linear(d_in, d_out, r=r, lora_alpha=alpha, merge_weights=False)
+    with torch.no_grad():
+        for layer in (peft_layer.base_layer, ms):
+            layer.weight.copy_(base.weight)
+            layer.bias.copy_(base.bias)
+        peft_layer.lora_A["default"].weight.copy_(ours.lora_A)
+        peft_layer.lora_B["default"].weight.copy_(ours.lora_B)
+        ms.lora_A.copy_(ours.lora_A)
+        ms.lora_B.copy_(ours.lora_B)
+    x = torch.randn(5, d_in)
+    assert (ours(x) - ref(x)).abs().max().item() <= 1e-6 * max(1.0, ours(x).abs().max().item())
+    assert (ours(x) - ms(x)).abs().max().item() <= 1e-6 * max(1.0, ours(x).abs().max().item())
+    assert ours.scaling == peft_layer.scaling["default"] == ms.scaling
+    torch.testing.assert_close(ours.delta_weight(), peft_layer.get_delta_weight("default"))
+
+
+def test_trainable_count_equals_peft() -> None:
+    for r in (1, 8):
+        ref = peft_minigpt(r, 2.0 * r)
+        trainable, _ = ref.get_nb_trainable_parameters()
+        assert trainable == 2304 * r
+
+
+def test_whole_model_and_merged_weights_match_peft() -> None:
+    ours = trained_minituner(8, 16.0)
+    ref = peft_minigpt(8, 16.0)
+    ref.load_state_dict(to_peft_state_dict_with_adapter(lora_state_dict(ours)), strict=False)
+    assert (ours(tokens) - ref(tokens)).abs().max().item() < 1e-6 * ours(tokens).abs().max().item() + 1e-6
+    merged = ref.merge_and_unload()
+    for m in ours.modules():
+        if isinstance(m, LoRALinear):
+            m.merge_()
+    ours_w = {
+        n.replace(".base", ""): m.base.weight for n, m in ours.named_modules() if isinstance(m, LoRALinear)
+    }
+    for name, weight in ours_w.items():
+        torch.testing.assert_close(weight, merged.get_submodule(name).weight)
+
+
+def to_peft_state_dict_with_adapter(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """peft's in-memory names carry the adapter name: ...lora_A.default.weight."""
+    return {k.replace(".weight", ".default.weight"): v for k, v in to_peft_state_dict(state).items()}
+
+
+def test_exported_adapter_loads_in_peft_and_comes_back(tmp_path: Path) -> None:
+    ours = trained_minituner(4, 8.0)
+    export_peft_adapter(ours, tmp_path / "peft")
+    ref = PeftModel.from_pretrained(load_base(), tmp_path / "peft").eval()
+    assert (ours(tokens) - ref(tokens)).abs().max().item() < 1e-5
+    # and back: peft's own save, imported into minituner
+    ref.save_pretrained(tmp_path / "saved")
+    back = import_peft_adapter(MiniGPT().eval(), tmp_path / "saved")
+    back.load_state_dict({k: v for k, v in ours.state_dict().items() if "lora_" not in k}, strict=False)
+    assert (back(tokens) - ours(tokens)).abs().max().item() < 1e-5
+    assert (
+        from_peft_state_dict(to_peft_state_dict(lora_state_dict(ours))).keys() == lora_state_dict(ours).keys()
+    )
+    assert get_peft_model_state_dict(ref).keys() == to_peft_state_dict(lora_state_dict(ours)).keys()

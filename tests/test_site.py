@@ -1,0 +1,136 @@
+"""The built site, in a real browser: every page in English, the language switcher, search.
+
+Headless Chromium (Debian's `chromium`, which `make test` installs) driven by Playwright.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+ROOT = Path(__file__).parent.parent
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    print(f"\nmkdocs build --strict (EN + ES): {time.perf_counter() - start:.1f} s")
+    return out
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(site: Path) -> Iterator[str]:
+    handler = functools.partial(QuietHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium")
+    assert executable, "chromium is not installed (make test installs Debian's chromium)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def english_pages(site: Path) -> list[str]:
+    pages = []
+    for index in sorted(site.rglob("index.html")):
+        rel = index.parent.relative_to(site).as_posix()
+        if rel == "." or not rel.startswith(("es", "assets", "search")):
+            pages.append("" if rel == "." else rel + "/")
+    return pages
+
+
+def open_page(page: Page, url: str, errors: list[str]) -> None:
+    page.goto(url, wait_until="load")
+    broken = page.evaluate(
+        "[...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
+    )
+    assert not broken, f"{url}: broken images {broken}"
+    assert not errors, f"{url}: page errors {errors}"
+
+
+def switch_language(page: Page, lang: str) -> None:
+    """As a reader does: open the header's language menu, pick the language."""
+    page.hover(".md-header__option .md-select")
+    page.click(f".md-select__link[hreflang='{lang}']")
+
+
+def test_site_has_every_section(site: Path) -> None:
+    pages = english_pages(site)
+    for section in ("theory/", "lab/", "solutions/", "notebooks/"):
+        assert any(p.startswith(section) for p in pages), section
+    for page in pages:
+        assert (site / "es" / page / "index.html").is_file(), f"no Spanish page for {page}"
+
+
+def test_every_page_switches_language_and_back(site: Path, server: str, browser: Browser) -> None:
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    for path in english_pages(site):
+        open_page(page, f"{server}/{path}", errors)
+        assert page.get_attribute("html", "lang") == "en", path
+        switch_language(page, "es")
+        page.wait_for_load_state("load")
+        assert page.url == f"{server}/es/{path}", f"switching {path} to Spanish landed on {page.url}"
+        assert page.get_attribute("html", "lang") == "es", path
+        open_page(page, page.url, errors)
+        switch_language(page, "en")
+        page.wait_for_load_state("load")
+        assert page.url == f"{server}/{path}", f"switching back from Spanish landed on {page.url}"
+
+
+@pytest.mark.parametrize(("lang", "term"), [("", "intrinsic"), ("es/", "rango")])
+def test_search_finds_a_known_term(server: str, browser: Browser, lang: str, term: str) -> None:
+    page = browser.new_page()
+    page.goto(f"{server}/{lang}", wait_until="load")
+    page.click("input.md-search__input")
+    page.fill("input.md-search__input", term)
+    # lunr builds its index in a web worker: slow when the other test worker is busy
+    page.wait_for_selector(".md-search-result__item", timeout=90_000)
+    assert page.locator(".md-search-result__item").count() > 0
+
+
+def test_notebooks_render_as_pages_not_json(site: Path) -> None:
+    for lang in ("", "es/"):
+        html = (site / lang / "notebooks" / "02-lora-finetune" / "index.html").read_text()
+        assert '"cell_type"' not in html and "jp-Notebook" in html, lang
+    assert "barrido de rangos" in (site / "es/notebooks/02-lora-finetune/index.html").read_text()

@@ -1,0 +1,296 @@
+# Notebook 00 — LoRALinear by hand (lab/00-lora-by-hand.md).
+from build import code, md
+
+CELLS = [
+    md(
+        """
+# Lab 00 — LoRALinear by hand
+
+You write LoRA yourself: a `LoRALinear` that wraps a frozen `nn.Linear`, a function that wraps every
+Linear of Mini-GPT, the adapter's state dict, and merging. Each block ends with a **check cell**
+that measures what the theory promises and stops with an error if it does not hold.
+
+Fill in the cells between `### BEGIN SOLUTION` and `### END SOLUTION`; do not edit the check cells.
+The page of this lab is `lab/00-lora-by-hand.md`.
+""",
+        """
+# Laboratorio 00 — LoRALinear a mano
+
+Escribes LoRA tú mismo: un `LoRALinear` que envuelve un `nn.Linear` congelado, una función que
+envuelve cada Linear de Mini-GPT, el state dict del adaptador y la fusión. Cada bloque termina con
+una **celda de comprobación** que mide lo que promete la teoría y se detiene con un error si no se
+cumple.
+
+Completa las celdas entre `### BEGIN SOLUTION` y `### END SOLUTION`; no edites las celdas de
+comprobación. La página de este laboratorio es `lab/00-lora-by-hand.es.md`.
+""",
+    ),
+    code(
+        """
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from minituner.model import MiniGPT
+
+_ = torch.manual_seed(0)
+"""
+    ),
+    md(
+        """
+## Block A — identity at init
+
+`A` (r × in) starts random (kaiming-uniform, a = √5, as `nn.Linear`), `B` (out × r) starts at
+zero, so ΔW = (α/r)·B·A = 0 and the wrapped layer computes exactly what the base computes.
+""",
+        """
+## Bloque A — identidad al inicio
+
+`A` (r × in) empieza aleatoria (kaiming-uniform, a = √5, como `nn.Linear`), `B` (out × r) empieza
+en cero, así que ΔW = (α/r)·B·A = 0 y la capa envuelta calcula exactamente lo mismo que la base.
+""",
+    ),
+    code(
+        """
+class LoRALinear(nn.Module):
+    def __init__(self, base: nn.Linear, r: int = 8, alpha: float = 16.0, dropout: float = 0.0,
+                 freeze_base: bool = True) -> None:
+        super().__init__()
+        ### BEGIN SOLUTION
+        if r < 1:
+            raise ValueError(f"LoRA rank r must be >= 1, got r={r}")
+        self.base = base
+        self.r, self.alpha, self.scaling = r, alpha, alpha / r
+        self.merged = False
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        if freeze_base:
+            base.requires_grad_(False)
+        ### END SOLUTION
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        y = self.base(x)
+        if self.merged:
+            return y
+        return y + self.scaling * F.linear(F.linear(self.dropout(x), self.lora_A), self.lora_B)
+        ### END SOLUTION
+"""
+    ),
+    code(
+        """
+# Check A: identity at init, and the count of theory 02
+base = nn.Linear(64, 64)
+layer = LoRALinear(base, r=8, alpha=16.0)
+x = torch.randn(16, 64)
+init_diff = (layer(x) - base(x)).abs().max().item()
+trainable = sum(p.numel() for p in layer.parameters() if p.requires_grad)
+print("initial output diff:", init_diff)
+print("trainable parameters of LoRALinear(Linear(64, 64), r=8):", trainable)
+assert init_diff == 0.0 and trainable == 1024
+"""
+    ),
+    md(
+        """
+## Block B — wrap Mini-GPT, freeze the rest
+
+Replace every `nn.Linear` whose dotted name ends with a target (`q_proj`, ..., `fc2`) by a
+`LoRALinear`, and freeze everything else: only A and B may learn.
+""",
+        """
+## Bloque B — envolver Mini-GPT y congelar el resto
+
+Sustituye cada `nn.Linear` cuyo nombre con puntos termina en un objetivo (`q_proj`, ..., `fc2`)
+por un `LoRALinear` y congela todo lo demás: solo A y B pueden aprender.
+""",
+    ),
+    code(
+        """
+TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2")
+
+
+def wrap_minigpt_with_lora(model: nn.Module, r: int = 8, alpha: float = 16.0,
+                           target_modules=TARGETS, dropout: float = 0.0) -> nn.Module:
+    ### BEGIN SOLUTION
+    linears = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+    for t in target_modules:
+        if not any(n == t or n.endswith("." + t) for n in linears):
+            raise ValueError(f"target {t!r} matches no Linear; the Linears are {sorted(linears)}")
+    model.requires_grad_(False)
+    for name, linear in linears.items():
+        if any(name == t or name.endswith("." + t) for t in target_modules):
+            parent, _, child = name.rpartition(".")
+            lora = LoRALinear(linear, r=r, alpha=alpha, dropout=dropout).train(linear.training)
+            setattr(model.get_submodule(parent), child, lora)
+    return model
+    ### END SOLUTION
+"""
+    ),
+    code(
+        """
+# Check B: 2304·r trainable parameters, and gradients reach A and B only
+for r in (1, 8):
+    model = wrap_minigpt_with_lora(MiniGPT(), r=r)
+    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    print(f"r={r}: {n:,} trainable parameters (2304·r = {2304 * r:,})")
+    assert n == 2304 * r
+model(torch.randint(0, 64, (2, 10))).sum().backward()
+got_grad = sorted({name.rsplit(".", 1)[-1] for name, p in model.named_parameters() if p.grad is not None})
+print("parameters that received a gradient:", got_grad)
+assert got_grad == ["lora_A", "lora_B"]
+"""
+    ),
+    md(
+        """
+## Block C — the adapter's state dict, checked on the way in
+
+Only A and B are saved. Loading checks every key and every shape **before** it copies anything.
+""",
+        """
+## Bloque C — el state dict del adaptador, comprobado a la entrada
+
+Solo se guardan A y B. La carga comprueba cada clave y cada forma **antes** de copiar nada.
+""",
+    ),
+    code(
+        """
+def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    ### BEGIN SOLUTION
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if k.endswith((".lora_A", ".lora_B"))}
+    ### END SOLUTION
+
+
+def load_lora_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    ### BEGIN SOLUTION
+    expected = lora_state_dict(model)
+    if expected.keys() != state.keys():
+        raise KeyError(f"missing {sorted(expected.keys() - state.keys())}, "
+                       f"unexpected {sorted(state.keys() - expected.keys())}")
+    for key, want in expected.items():
+        if state[key].shape != want.shape:
+            raise ValueError(f"{key}: expected shape {tuple(want.shape)}, found {tuple(state[key].shape)}")
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for key, value in state.items():
+            params[key].copy_(value)
+    ### END SOLUTION
+"""
+    ),
+    code(
+        """
+# Check C: a round trip gives the same outputs; a rank-4 adapter does not fit a rank-8 model
+trained = wrap_minigpt_with_lora(MiniGPT(), r=8).eval()
+with torch.no_grad():
+    for name, p in trained.named_parameters():
+        if name.endswith("lora_B"):
+            p.normal_(std=0.05)  # pretend it was trained
+fresh = wrap_minigpt_with_lora(MiniGPT(), r=8).eval()
+fresh.load_state_dict({k: v for k, v in trained.state_dict().items() if "lora_" not in k}, strict=False)
+load_lora_state_dict(fresh, lora_state_dict(trained))
+tokens = torch.randint(0, 64, (4, 12))
+roundtrip_diff = (fresh(tokens) - trained(tokens)).abs().max().item()
+print("round-trip output diff:", roundtrip_diff)
+assert roundtrip_diff == 0.0
+try:
+    load_lora_state_dict(fresh, lora_state_dict(wrap_minigpt_with_lora(MiniGPT(), r=4)))
+except ValueError as err:
+    print("rank 4 into rank 8:", err)
+"""
+    ),
+    md(
+        """
+## Block D — merge for inference, and undo it
+
+`merge_()` folds ΔW into the base weight once (a `merged` flag makes a second call harmless);
+`unmerge_()` takes it out again.
+""",
+        """
+## Bloque D — fusionar para inferencia, y deshacerlo
+
+`merge_()` incorpora ΔW al peso base una sola vez (una bandera `merged` hace inofensiva una
+segunda llamada); `unmerge_()` lo vuelve a sacar.
+""",
+    ),
+    code(
+        """
+def delta_weight(self: LoRALinear) -> torch.Tensor:
+    ### BEGIN SOLUTION
+    return self.scaling * (self.lora_B @ self.lora_A)
+    ### END SOLUTION
+
+
+@torch.no_grad()
+def merge_(self: LoRALinear) -> None:
+    ### BEGIN SOLUTION
+    if not self.merged:
+        self.base.weight += delta_weight(self)
+        self.merged = True
+    ### END SOLUTION
+
+
+@torch.no_grad()
+def unmerge_(self: LoRALinear) -> None:
+    ### BEGIN SOLUTION
+    if self.merged:
+        self.base.weight -= delta_weight(self)
+        self.merged = False
+    ### END SOLUTION
+
+
+LoRALinear.delta_weight, LoRALinear.merge_, LoRALinear.unmerge_ = delta_weight, merge_, unmerge_
+"""
+    ),
+    code(
+        """
+# Check D: merging keeps the outputs, merging twice changes nothing, unmerging restores
+layer = LoRALinear(nn.Linear(64, 256), r=8, alpha=16.0)
+with torch.no_grad():
+    layer.lora_B.normal_(std=0.1)
+x = torch.randn(32, 64)
+before = layer(x)
+layer.merge_()
+merge_diff = (layer(x) - before).abs().max().item()
+layer.merge_()
+twice_diff = (layer(x) - before).abs().max().item()
+layer.unmerge_()
+unmerge_diff = (layer(x) - before).abs().max().item()
+print(f"post-merge diff < 1e-5: {merge_diff < 1e-5}; after a second merge: {twice_diff < 1e-5}; "
+      f"after unmerge: {unmerge_diff < 1e-5}")
+assert merge_diff < 1e-5 and twice_diff < 1e-5 and unmerge_diff < 1e-5
+"""
+    ),
+    md(
+        """
+## Your implementation against the reference
+
+The same A and B in your `LoRALinear` and in `minituner.lora.LoRALinear` must give the same output.
+Write the three measured values (initial diff, merge diff, trainable count) into your notes.
+""",
+        """
+## Tu implementación frente a la de referencia
+
+Los mismos A y B en tu `LoRALinear` y en `minituner.lora.LoRALinear` deben dar la misma salida.
+Anota en tus notas los tres valores medidos (diferencia inicial, diferencia tras fusionar, número
+de parámetros entrenables).
+""",
+    ),
+    code(
+        """
+from minituner.lora import LoRALinear as ReferenceLoRALinear
+
+base = nn.Linear(64, 256)
+mine, ref = LoRALinear(base, r=4, alpha=8.0), ReferenceLoRALinear(base, r=4, alpha=8.0)
+with torch.no_grad():
+    mine.lora_B.normal_()
+    ref.lora_A.copy_(mine.lora_A)
+    ref.lora_B.copy_(mine.lora_B)
+x = torch.randn(8, 64)
+print("max |mine - reference|:", (mine(x) - ref(x)).abs().max().item())
+print({"initial output diff": init_diff, "merge diff < 1e-5": merge_diff < 1e-5, "trainable (64x64, r=8)": trainable})
+"""
+    ),
+]

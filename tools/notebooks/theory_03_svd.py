@@ -1,0 +1,104 @@
+# Notebook: theory 03 experiment — the singular values of a real ΔW (theory/03-rank-and-svd.md).
+from build import code, md
+
+CELLS = [
+    md(
+        """
+# Theory 03 — The singular values of a real ΔW
+
+LoRA bets that the update a fine-tune needs has low rank. Here we check the bet on Mini-GPT: fully
+fine-tune the base on the irregular verbs, take ΔW = W_after − W_before of each Linear, and look at
+its singular values. Then compare with a LoRA update ΔW = (α/r)·B·A, whose rank is at most r by
+construction.
+""",
+        """
+# Teoría 03 — Los valores singulares de un ΔW real
+
+LoRA apuesta a que la actualización que necesita un ajuste fino tiene rango bajo. Aquí comprobamos
+la apuesta en Mini-GPT: ajuste fino completo del modelo base con los verbos irregulares, ΔW =
+W_después − W_antes de cada Linear, y sus valores singulares. Después comparamos con una
+actualización LoRA ΔW = (α/r)·B·A, cuyo rango es como mucho r por construcción.
+""",
+    ),
+    code(
+        """
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+from minituner import LoRALinear, load_base
+from minituner.grammar import make_splits
+from minituner.recipes import FinetuneConfig, finetune
+
+_ = torch.manual_seed(0)
+splits = make_splits()
+before = {n: m.weight.detach().clone() for n, m in load_base().named_modules() if isinstance(m, nn.Linear)}
+full = finetune(load_base(), FinetuneConfig(r=None), splits, progress=False)
+after = {n: m.weight.detach() for n, m in full.model.named_modules() if isinstance(m, nn.Linear)}
+delta = {n: after[n] - before[n] for n in before}
+print(f"full fine-tune: irregular {full.irregular_accuracy:.1%}, retention {full.retention:.1%}")
+"""
+    ),
+    md(
+        """
+## Energy in the top r singular values
+
+By Eckart–Young–Mirsky, the best rank-r approximation of ΔW keeps the top r singular values; the
+fraction of ‖ΔW‖²_F it keeps is Σ_{i≤r} σ_i² / Σ σ_i².
+""",
+        """
+## Energía en los r valores singulares mayores
+
+Por Eckart–Young–Mirsky, la mejor aproximación de rango r de ΔW conserva los r valores singulares
+mayores; la fracción de ‖ΔW‖²_F que conserva es Σ_{i≤r} σ_i² / Σ σ_i².
+""",
+    ),
+    code(
+        """
+def energy(s, r):
+    return (s[:r] ** 2).sum().item() / (s ** 2).sum().item()
+
+
+print(f"{'layer':<22} {'shape':>9} " + " ".join(f"{'r=' + str(r):>6}" for r in (1, 2, 4, 8, 16)))
+singular = {}
+for name, d in delta.items():
+    singular[name] = torch.linalg.svdvals(d)
+    print(f"{name:<22} {tuple(d.shape)!s:>9} " + " ".join(f"{energy(singular[name], r):>6.0%}" for r in (1, 2, 4, 8, 16)))
+"""
+    ),
+    code(
+        """
+fig, ax = plt.subplots(figsize=(7, 4))
+for name, s in singular.items():
+    ax.plot(range(1, len(s) + 1), (s / s[0]).numpy(), alpha=0.7, label=name if "blocks.0" in name else None)
+ax.set(yscale="log", xlabel="index i", ylabel="σ_i / σ_1", title="full fine-tune ΔW, each Linear")
+ax.legend(fontsize=7)
+plt.show()
+"""
+    ),
+    md(
+        """
+## A LoRA ΔW has rank at most r
+
+The same fine-tune with a rank-8 adapter: every ΔW = (α/r)·B·A has at most 8 non-zero singular
+values, whatever the shape of the layer.
+""",
+        """
+## Un ΔW de LoRA tiene rango como mucho r
+
+El mismo ajuste fino con un adaptador de rango 8: cada ΔW = (α/r)·B·A tiene como mucho 8 valores
+singulares distintos de cero, sea cual sea la forma de la capa.
+""",
+    ),
+    code(
+        """
+lora = finetune(load_base(), FinetuneConfig(r=8), splits, progress=False)
+print(f"LoRA r=8: irregular {lora.irregular_accuracy:.1%}, retention {lora.retention:.1%}")
+for name, m in lora.model.named_modules():
+    if isinstance(m, LoRALinear) and name.startswith("blocks.0"):
+        s = torch.linalg.svdvals(m.delta_weight().detach())
+        print(f"{name:<22} numerical rank {int((s > 1e-6 * s[0]).sum()):>2} of {min(m.delta_weight().shape)}, "
+              f"full-FT energy in its top 8: {energy(singular[name], 8):.0%}")
+"""
+    ),
+]
