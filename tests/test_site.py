@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).parent.parent
 CHROMIUM_ARGS = [
@@ -123,9 +124,16 @@ def test_search_finds_a_known_term(server: str, browser: Browser, lang: str, ter
     page = browser.new_page()
     page.goto(f"{server}/{lang}", wait_until="load")
     page.click("input.md-search__input")
-    page.fill("input.md-search__input", term)
-    # lunr builds its index in a web worker: slow when the other test worker is busy
-    page.wait_for_selector(".md-search-result__item", timeout=90_000)
+    # lunr builds its index in a web worker, slowly when the other test worker is busy; a query
+    # typed before the index is ready is not run again, so type it again until results come.
+    for _ in range(12):
+        page.fill("input.md-search__input", "")
+        page.type("input.md-search__input", term)
+        try:
+            page.wait_for_selector(".md-search-result__item", timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            continue
     assert page.locator(".md-search-result__item").count() > 0
 
 

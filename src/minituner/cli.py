@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-from . import checkpoint, recipes
+from . import breaks, checkpoint, recipes
 from .evaluate import accuracy, accuracy_by_tense
 from .grammar import make_splits
 from .lora import lora_parameter_count
@@ -49,6 +51,24 @@ MESSAGES = {
         "yes": "yes",
         "no": "no",
         "error": "error",
+        "break": "the /break exercises: list, start, run, check, reset",
+        "break_list": "each break and its status for a learner",
+        "break_start": "write your prediction, then apply the break to src/minituner",
+        "break_run": "run the observation: print the symptom",
+        "break_check": "run the contract tests: do they pass again?",
+        "break_reset": "restore src/minituner byte for byte (never touches learners/)",
+        "id": "break id, e.g. 00",
+        "learner": "your learner name (learners/NAME/)",
+        "not started": "not started",
+        "predicted": "predicted",
+        "broken": "broken",
+        "fixed": "fixed",
+        "write_prediction": "write your prediction under '## Break {id}' in {path}, then run this again",
+        "applied": "break {id} applied to src/minituner/lora.py; now `minituner break run {id}`",
+        "check_pass": "break {id}: the contract tests pass",
+        "check_fail": "break {id}: the contract tests fail (run `pytest tests/test_minituner.py` to see why)",
+        "reset_done": "break {id} reset: src/minituner/lora.py is pristine again",
+        "reset_none": "no break is applied; nothing to reset",
     },
     "es": {
         "description": "minituner: LoRA a mano sobre un Mini-GPT de 100k parámetros.",
@@ -83,6 +103,24 @@ MESSAGES = {
         "yes": "sí",
         "no": "no",
         "error": "error",
+        "break": "los ejercicios /break: list, start, run, check, reset",
+        "break_list": "cada break y su estado para un estudiante",
+        "break_start": "escribe tu predicción y después aplica el break a src/minituner",
+        "break_run": "ejecutar la observación: muestra el síntoma",
+        "break_check": "ejecutar las pruebas del contrato: ¿vuelven a pasar?",
+        "break_reset": "restaurar src/minituner byte a byte (nunca toca learners/)",
+        "id": "id del break, p. ej. 00",
+        "learner": "tu nombre de estudiante (learners/NOMBRE/)",
+        "not started": "sin empezar",
+        "predicted": "con predicción",
+        "broken": "roto",
+        "fixed": "arreglado",
+        "write_prediction": "escribe tu predicción bajo '## Break {id}' en {path} y vuelve a ejecutar esto",
+        "applied": "break {id} aplicado a src/minituner/lora.py; ahora `minituner break run {id}`",
+        "check_pass": "break {id}: las pruebas del contrato pasan",
+        "check_fail": "break {id}: fallan las pruebas del contrato (mira `pytest tests/test_minituner.py`)",
+        "reset_done": "break {id} restaurado: src/minituner/lora.py vuelve a estar intacto",
+        "reset_none": "no hay ningún break aplicado; nada que restaurar",
     },
 }
 
@@ -126,6 +164,14 @@ def build_parser(m: dict[str, str]) -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help=m["eval"])
     p.add_argument("--adapter", type=Path, help=m["adapter"])
     p.add_argument("--checkpoint", type=Path, help=m["checkpoint"])
+    brk = sub.add_parser("break", help=m["break"]).add_subparsers(dest="action", required=True)
+    brk.add_parser("list", help=m["break_list"]).add_argument("--learner", help=m["learner"])
+    p = brk.add_parser("start", help=m["break_start"])
+    p.add_argument("id", help=m["id"])
+    p.add_argument("--learner", required=True, help=m["learner"])
+    for action in ("run", "check"):
+        brk.add_parser(action, help=m[f"break_{action}"]).add_argument("id", help=m["id"])
+    brk.add_parser("reset", help=m["break_reset"])
     return parser
 
 
@@ -195,6 +241,42 @@ def cmd_eval(args: argparse.Namespace, m: dict[str, str]) -> None:
         print(f"  {tense:<22} {acc:.1%}")
 
 
+def cmd_break(args: argparse.Namespace, m: dict[str, str]) -> int:
+    if args.action == "list":
+        for break_id, state in breaks.status(args.learner).items():
+            brk = breaks.get(break_id)
+            print(f"{break_id}  {brk.title_es if m is MESSAGES['es'] else brk.title:<50} {m[state]}")
+    elif args.action == "start":
+        notes = breaks.start(args.id, args.learner)
+        if notes is not None:
+            print(m["write_prediction"].format(id=args.id, path=notes), file=sys.stderr)
+            return 1
+        print(m["applied"].format(id=args.id))
+    elif args.action == "run":
+        for line in breaks.observe(args.id, importlib.import_module("minituner.lora")):
+            print(line)
+    elif args.action == "check":
+        breaks.get(args.id)
+        contract = breaks.ROOT / "tests" / "test_minituner.py"
+        ok = (
+            subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(contract)],
+                cwd=breaks.ROOT,
+                capture_output=True,
+            ).returncode
+            == 0
+        )
+        current = breaks.applied()
+        if ok and current and current["id"] == args.id:
+            breaks.log(current["learner"], args.id, "fixed")
+        print(m["check_pass" if ok else "check_fail"].format(id=args.id))
+        return 0 if ok else 1
+    elif args.action == "reset":
+        reset = breaks.reset()
+        print(m["reset_none"] if reset is None else m["reset_done"].format(id=reset))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     m = MESSAGES[_language(argv)]
@@ -208,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
             cmd_finetune(args, m)
         elif args.command == "eval":
             cmd_eval(args, m)
-    except (ValueError, TypeError, KeyError, OSError) as err:
+        elif args.command == "break":
+            return cmd_break(args, m)
+    except (ValueError, TypeError, KeyError, OSError, RuntimeError) as err:
         reason = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"minituner: {m['error']}: {reason}", file=sys.stderr)
         return 1
