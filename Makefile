@@ -8,7 +8,7 @@ NOTEBOOKS := $(filter-out %.es.ipynb,$(wildcard notebooks/*.ipynb))
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: site test lab notebooks chromium clean
+.PHONY: site test lab notebooks chromium bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,3 +38,6 @@ lab: $(STAMP)  ## JupyterLab on the notebooks
 
 clean:
 	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache
+
+bench: $(STAMP)  ## benchmark LoRALinear against peft, loralib and nn.Linear (prints, writes tools/benchmark-results.md)
+	$(BIN)/python tools/bench.py

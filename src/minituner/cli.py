@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import importlib
 import os
@@ -11,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import breaks, checkpoint, recipes
+from . import breaks, checkpoint, grading, recipes, workspace
 from .evaluate import accuracy, accuracy_by_tense
 from .grammar import make_splits
 from .lora import lora_parameter_count
@@ -69,6 +70,17 @@ MESSAGES = {
         "check_fail": "break {id}: the contract tests fail (run `pytest tests/test_minituner.py` to see why)",
         "reset_done": "break {id} reset: src/minituner/lora.py is pristine again",
         "reset_none": "no break is applied; nothing to reset",
+        "learner_cmd": "learner workspaces: new",
+        "learner_new": "create learners/NAME/phase-28 (never overwrites)",
+        "lang_ws": "language of the workspace's notebooks and notes",
+        "created": "created {path}; next: read its README.md",
+        "grade": "grade every workspace under a folder and write a gradebook",
+        "folder": "the folder of the workspaces (default: learners)",
+        "jobs": "learners graded at once",
+        "timeout": "seconds allowed per learner",
+        "cell_timeout": "seconds allowed per notebook cell",
+        "all": "grade every workspace again, changed or not",
+        "graded": "graded {n} workspaces, {ok} with every item passing; gradebook: {path}",
     },
     "es": {
         "description": "minituner: LoRA a mano sobre un Mini-GPT de 100k parámetros.",
@@ -121,6 +133,17 @@ MESSAGES = {
         "check_fail": "break {id}: fallan las pruebas del contrato (mira `pytest tests/test_minituner.py`)",
         "reset_done": "break {id} restaurado: src/minituner/lora.py vuelve a estar intacto",
         "reset_none": "no hay ningún break aplicado; nada que restaurar",
+        "learner_cmd": "espacios de trabajo de estudiantes: new",
+        "learner_new": "crear learners/NOMBRE/phase-28 (nunca sobrescribe)",
+        "lang_ws": "idioma de los cuadernos y notas del espacio de trabajo",
+        "created": "creado {path}; ahora lee su README.md",
+        "grade": "calificar todos los espacios de trabajo de una carpeta y escribir un libro de notas",
+        "folder": "la carpeta de los espacios de trabajo (por defecto: learners)",
+        "jobs": "estudiantes calificados a la vez",
+        "timeout": "segundos permitidos por estudiante",
+        "cell_timeout": "segundos permitidos por celda de cuaderno",
+        "all": "volver a calificar todos los espacios de trabajo, cambien o no",
+        "graded": "calificados {n} espacios de trabajo, {ok} con todo aprobado; libro de notas: {path}",
     },
 }
 
@@ -172,6 +195,16 @@ def build_parser(m: dict[str, str]) -> argparse.ArgumentParser:
     for action in ("run", "check"):
         brk.add_parser(action, help=m[f"break_{action}"]).add_argument("id", help=m["id"])
     brk.add_parser("reset", help=m["break_reset"])
+    learner = sub.add_parser("learner", help=m["learner_cmd"]).add_subparsers(dest="action", required=True)
+    p = learner.add_parser("new", help=m["learner_new"])
+    p.add_argument("name", help=m["learner"])
+    p.add_argument("--lang", dest="ws_lang", choices=["en", "es"], default="en", help=m["lang_ws"])
+    p = sub.add_parser("grade", help=m["grade"])
+    p.add_argument("folder", nargs="?", type=Path, default=breaks.ROOT / "learners", help=m["folder"])
+    p.add_argument("--jobs", type=_positive_int, default=2, help=m["jobs"])
+    p.add_argument("--timeout", type=_positive_float, default=300.0, help=m["timeout"])
+    p.add_argument("--cell-timeout", type=_positive_float, default=60.0, help=m["cell_timeout"])
+    p.add_argument("--all", action="store_true", help=m["all"])
     return parser
 
 
@@ -292,6 +325,14 @@ def main(argv: list[str] | None = None) -> int:
             cmd_eval(args, m)
         elif args.command == "break":
             return cmd_break(args, m)
+        elif args.command == "learner":
+            print(m["created"].format(path=workspace.new(args.name, args.ws_lang)))
+        elif args.command == "grade":
+            book = grading.grade(args.folder, args.jobs, args.timeout, args.cell_timeout, args.all)
+            with book.open() as f:
+                rows = list(csv.DictReader(f))
+            ok = sum(all(r[k] == "pass" for k in grading.ITEMS) for r in rows)
+            print(m["graded"].format(n=len(rows), ok=ok, path=book))
     except (ValueError, TypeError, KeyError, OSError, RuntimeError) as err:
         reason = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"minituner: {m['error']}: {reason}", file=sys.stderr)

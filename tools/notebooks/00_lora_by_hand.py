@@ -198,7 +198,7 @@ assert roundtrip_diff == 0.0
 try:
     load_lora_state_dict(fresh, lora_state_dict(wrap_minigpt_with_lora(MiniGPT(), r=4)))
 except ValueError as err:
-    print("rank 4 into rank 8:", err)
+    print("rank 4 into rank 8 refused with a ValueError that names the key:", "q_proj.lora_A" in str(err))
 """
     ),
     md(

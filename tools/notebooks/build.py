@@ -54,9 +54,15 @@ def notebook(cells: list[Md | Code], lang: str) -> nbformat.NotebookNode:
     return nb
 
 
-def build(source: Path) -> float:
-    cells = runpy.run_path(str(source))["CELLS"]
-    name = source.stem.replace("_", "-")
+def build(source: Path) -> None:
+    """A source defines CELLS (one notebook named after it) or NOTEBOOKS (name -> cells)."""
+    namespace = runpy.run_path(str(source))
+    notebooks = namespace.get("NOTEBOOKS") or {source.stem.replace("_", "-"): namespace["CELLS"]}
+    for name, cells in notebooks.items():
+        print(f"{name}: {execute(name, cells):.1f} s", flush=True)
+
+
+def execute(name: str, cells: list[Md | Code]) -> float:
     en, es = notebook(cells, "en"), notebook(cells, "es")
     start = time.perf_counter()
     NotebookClient(en, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(OUT)}}).execute()
@@ -73,11 +79,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="source names to build (default: all)")
     args = parser.parse_args()
-    sources = sorted(p for p in HERE.glob("[0-9t]*.py"))
+    sources = sorted(p for p in HERE.glob("*.py") if p.name != "build.py")
     if args.names:
         sources = [p for p in sources if any(n in p.stem for n in args.names)]
     for source in sources:
-        print(f"{source.stem}: {build(source):.1f} s", flush=True)
+        build(source)
     return 0
 
 
