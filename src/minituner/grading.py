@@ -11,6 +11,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,7 +25,7 @@ from .breaks import ROOT, predictions
 from .workspace import EXERCISES, exercise, is_check, reference_notebook
 
 ITEMS = ["notebooks", "contract", "breaks"]
-CACHE = ROOT / ".minituner" / "grades.json"
+ANSI = re.compile(r"\x1b\[[0-9;]*m|#x1B\[[0-9;]*m")
 
 
 def first_failure(junit: Path, output: str) -> str:
@@ -33,9 +34,11 @@ def first_failure(junit: Path, output: str) -> str:
         return "error: " + (output.strip().splitlines() or ["pytest did not run"])[-1][:160]
     for case in ET.parse(junit).getroot().iter("testcase"):
         for problem in (*case.iter("failure"), *case.iter("error")):
-            text = " ".join((problem.get("message") or problem.text or "").split())
-            verdict = "timeout" if "timeout" in text.lower() or "timed out" in text.lower() else "fail"
-            return f"{verdict}: {case.get('name')}: {text[:160]}"
+            text = ANSI.sub("", f"{problem.get('message') or ''}\n{problem.text or ''}")
+            errors = re.findall(r"^(?:E\s+)?(\w+(?:Error|Exception|Interrupt)\b.*)$", text, re.M)
+            reason = errors[-1] if errors else next((ln for ln in text.splitlines() if ln.strip()), "")
+            verdict = "timeout" if re.search(r"time ?out|timed out", text, re.I) else "fail"
+            return f"{verdict}: {case.get('name')}: {' '.join(reason.split())[:160]}"
     return "pass"
 
 
@@ -139,14 +142,14 @@ def grade(
     workspaces = sorted(p / "phase-28" for p in learners.iterdir() if (p / "phase-28").is_dir())
     if not workspaces:
         raise FileNotFoundError(f"no workspace (NAME/phase-28/) under {learners}")
-    cache = json.loads(CACHE.read_text()) if CACHE.exists() and not rerun else {}
+    cache_file = learners / ".gradebook-cache.json"  # re-runs grade only what changed
+    cache = json.loads(cache_file.read_text()) if cache_file.exists() and not rerun else {}
     prints = {str(w): fingerprint(w) for w in workspaces}
     todo = [w for w in workspaces if cache.get(str(w), {}).get("fingerprint") != prints[str(w)]]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for w, row in zip(todo, pool.map(lambda w: run_one(w, timeout, cell_timeout), todo), strict=True):
             cache[str(w)] = {"fingerprint": prints[str(w)], "row": row}
-    CACHE.parent.mkdir(exist_ok=True)
-    CACHE.write_text(json.dumps(cache, indent=1))
+    cache_file.write_text(json.dumps(cache, indent=1))
     rows = [{"learner": w.parent.name, **cache[str(w)]["row"]} for w in workspaces]
     with (learners / "gradebook.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["learner", *ITEMS])

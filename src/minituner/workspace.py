@@ -95,7 +95,8 @@ NOTES = {
 
 
 def is_check(cell: dict[str, Any]) -> bool:
-    return cell["cell_type"] == "code" and "".join(cell["source"]).lstrip().startswith("# Check")
+    source = "".join(cell["source"]).lstrip().removeprefix(CHECK_MARK).lstrip()
+    return cell["cell_type"] == "code" and source.startswith("# Check")
 
 
 def exercise(reference: dict[str, Any], lang: str, keep_solutions: bool = False) -> dict[str, Any]:
@@ -106,7 +107,7 @@ def exercise(reference: dict[str, Any], lang: str, keep_solutions: bool = False)
             continue
         source = "".join(cell["source"])
         if is_check(cell):
-            cell["source"] = f"{CHECK_MARK}\n{source}"
+            cell["source"] = source if source.startswith(CHECK_MARK) else f"{CHECK_MARK}\n{source}"
             continue
         if not keep_solutions:
             source = SOLUTION.sub(
