@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from torch import nn
 
+from minituner import breaks
+from minituner import lora as reference
 from minituner.grammar import IRREGULAR, REAL_REGULAR, make_splits
 from minituner.lora import lora_parameter_count, wrap_minigpt_with_lora
 from minituner.model import MiniGPT
@@ -177,6 +179,14 @@ def computed_numbers() -> set[str]:
     # The task.
     splits = make_splits()
     counts |= {len(splits.train), len(splits.heldout), 6000, len(IRREGULAR) * 15, len(REAL_REGULAR)}
+    # What the /break exercises print, with the bug and without: the break pages quote it.
+    printed = [
+        line
+        for b in breaks.CATALOGUE
+        for m in (breaks.broken_module(b.id), reference)
+        for line in breaks.observe(b.id, m)
+    ]
+    pct |= set(NUMBER.findall("\n".join(printed)))
     return {f"{n:,}" for n in counts} | pct
 
 
@@ -202,3 +212,15 @@ def test_the_pages_carry_the_key_numbers() -> None:
     assert "149.02%" not in "".join(pages.values())  # seed 002's rounding slip
     assert "4,194,304" in pages["02-parameter-count.md"]
     assert "1.5" in pages["02-parameter-count.md"] and "2r/h" in pages["02-parameter-count.md"]
+
+
+@pytest.mark.parametrize("brk", breaks.CATALOGUE, ids=lambda b: f"{b.id}-{b.slug}")
+def test_break_pages_show_the_real_patch(brk: breaks.Break) -> None:
+    for page in (ROOT / f"break/{brk.id}-{brk.slug}.md", ROOT / f"break/{brk.id}-{brk.slug}.es.md"):
+        text = page.read_text()
+        assert f"```diff\n{breaks.diff(brk.id)}```" in text, f"{page.name}: the break diff is not the patch"
+        assert f"```diff\n{breaks.diff(brk.id, fix=True)}```" in text, (
+            f"{page.name}: the fix diff is not the patch"
+        )
+        assert f"../notebooks/break-{brk.id}-{brk.slug}.ipynb" in text
+        assert brk.catching_test in text
