@@ -112,10 +112,14 @@ def test_workflow_predict_break_observe_fix_reset(tree: Path) -> None:
     assert "122,112 of 122,112" in cli(tree, "break", "run", "03").stdout
     assert "broken" in cli(tree, "break", "list", "--learner", "ana").stdout
 
-    lora_file.write_text(breaks.revert(lora_file.read_text(), breaks.get("03")))  # the learner's fix
+    fixed = breaks.revert(lora_file.read_text(), breaks.get("03")) + "# my note on the fix\n"
+    lora_file.write_text(fixed)  # the learner's fix
     assert cli(tree, "break", "check", "03").returncode == 0
     before_reset = notes.read_text()
-    assert cli(tree, "break", "reset").returncode == 0
+    reset = cli(tree, "break", "reset")
+    assert reset.returncode == 0 and "your edits of lora.py are kept in" in reset.stdout
+    kept = Path(reset.stdout.strip().rsplit(" ", 1)[-1])
+    assert kept.read_text() == fixed  # nothing the learner wrote is lost
     assert lora_file.read_bytes() == original and notes.read_text() == before_reset
     listing = cli(tree, "--lang", "es", "break", "list", "--learner", "ana").stdout
     assert "03  El modelo base no está congelado" in listing and "arreglado" in listing

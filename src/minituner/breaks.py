@@ -518,15 +518,24 @@ def start(break_id: str, learner: str) -> Path | None:
     return None
 
 
-def reset() -> str | None:
-    """Put back the pristine lora.py, byte for byte. Touches nothing under learners/."""
+def reset() -> tuple[str, Path | None] | None:
+    """Put back the pristine lora.py, byte for byte. Touches nothing under learners/.
+
+    If the file holds edits of the learner's (a fix in progress), they are kept in .minituner/.
+    """
     current = applied()
     if current is None:
         return None
+    kept = None
+    if LORA_FILE.read_text() not in (PRISTINE.read_text(), apply(PRISTINE.read_text(), get(current["id"]))):
+        kept = STATE.with_name(
+            f"lora-{current['learner']}-break-{current['id']}-{time.strftime('%Y%m%d-%H%M%S')}.py"
+        )
+        shutil.copyfile(LORA_FILE, kept)
     shutil.copyfile(PRISTINE, LORA_FILE)
     STATE.unlink()
     PRISTINE.unlink()
-    return current["id"]
+    return current["id"], kept
 
 
 def status(learner: str | None) -> dict[str, str]:

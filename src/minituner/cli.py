@@ -70,6 +70,7 @@ MESSAGES = {
         "check_fail": "break {id}: the contract tests fail (run `pytest tests/test_minituner.py` to see why)",
         "reset_done": "break {id} reset: src/minituner/lora.py is pristine again",
         "reset_none": "no break is applied; nothing to reset",
+        "reset_kept": "your edits of lora.py are kept in {path}",
         "learner_cmd": "learner workspaces: new",
         "learner_new": "create learners/NAME/phase-28 (never overwrites)",
         "lang_ws": "language of the workspace's notebooks and notes",
@@ -133,6 +134,7 @@ MESSAGES = {
         "check_fail": "break {id}: fallan las pruebas del contrato (mira `pytest tests/test_minituner.py`)",
         "reset_done": "break {id} restaurado: src/minituner/lora.py vuelve a estar intacto",
         "reset_none": "no hay ningún break aplicado; nada que restaurar",
+        "reset_kept": "tus cambios en lora.py se guardan en {path}",
         "learner_cmd": "espacios de trabajo de estudiantes: new",
         "learner_new": "crear learners/NOMBRE/phase-28 (nunca sobrescribe)",
         "lang_ws": "idioma de los cuadernos y notas del espacio de trabajo",
@@ -306,7 +308,12 @@ def cmd_break(args: argparse.Namespace, m: dict[str, str]) -> int:
         return 0 if ok else 1
     elif args.action == "reset":
         reset = breaks.reset()
-        print(m["reset_none"] if reset is None else m["reset_done"].format(id=reset))
+        if reset is None:
+            print(m["reset_none"])
+        else:
+            print(m["reset_done"].format(id=reset[0]))
+            if reset[1] is not None:
+                print(m["reset_kept"].format(path=reset[1]))
     return 0
 
 
