@@ -78,6 +78,11 @@ def test_linear_matches_peft_and_loralib(shape: tuple[int, int, int, float], see
     assert (ours(x) - ms(x)).abs().max().item() <= 1e-6 * max(1.0, ours(x).abs().max().item())
     assert ours.scaling == peft_layer.scaling["default"] == ms.scaling
     torch.testing.assert_close(ours.delta_weight(), peft_layer.get_delta_weight("default"))
+    # merged weights: loralib merges when its layer goes to eval mode
+    ms.merge_weights = True
+    ms.eval()
+    ours.merge_()
+    torch.testing.assert_close(ours.base.weight, ms.weight)
 
 
 def test_trainable_count_equals_peft() -> None:
