@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
+import textwrap
 import time
 from pathlib import Path
 
@@ -97,3 +99,10 @@ def test_new_workspace_is_never_overwritten(tmp_path: Path) -> None:
     assert (home / "lab/lora.py").read_text() == "# my work\n"
     with pytest.raises(ValueError, match="'Ana B'"):
         workspace.new("Ana B", learners=tmp_path)
+
+
+def test_example_lora_is_the_published_solution() -> None:
+    page = (ROOT / "solutions/00-lora-by-hand.md").read_text()
+    block = re.search(r"^    ```python\n(.*?)^    ```", page, re.S | re.M)
+    assert block is not None
+    assert (EXAMPLE / "phase-28/lab/lora.py").read_text() == textwrap.dedent(block.group(1))
