@@ -377,7 +377,8 @@ def _observe_not_strict(lora: ModuleType) -> list[str]:
         try:
             lora.load_lora_state_dict(fresh, renamed)
         except Exception as err:  # noqa: BLE001 - the symptom is whatever it raises
-            return [f"loading an adapter with renamed keys raised {type(err).__name__}: {str(err)[:120]}"]
+            reason = str(err.args[0] if err.args else err).split(":")[0]  # the first clause, not the key list
+            return [f"loading an adapter with renamed keys raised {type(err).__name__}: {reason}"]
         changed = (fresh(tokens) - before).abs().max().item()
     return [f"loading an adapter with renamed keys raised nothing; max change of the outputs: {changed}"]
 
