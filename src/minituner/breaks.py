@@ -321,17 +321,22 @@ def _observe_dropout(lora: ModuleType) -> list[str]:
     return [f"in eval mode, two forward passes on the same input differ by {diff:.3f}"]
 
 
+def _merge_shift(layer: Any, x: torch.Tensor) -> float:
+    """How far merge_() moves the layer's output on x (0 up to rounding, if merging is right)."""
+    before = layer(x)
+    layer.merge_()
+    return float((layer(x) - before).abs().max().item())
+
+
 def _observe_merge(lora: ModuleType) -> list[str]:
     layer = _with_random_B(lora.LoRALinear(nn.Linear(64, 256), r=8))
     x = torch.randn(4, 64)
     with torch.no_grad():
-        before = layer(x)
         try:
-            layer.merge_()
-            after = layer(x)
+            shift = _merge_shift(layer, x)
         except Exception as err:  # noqa: BLE001 - the symptom is whatever it raises
             return [f"merge_() on a 64 -> 256 layer raised {type(err).__name__}: {err}"]
-        lines = [f"max |output after merge_() - before| = {(after - before).abs().max().item():.2e}"]
+        lines = [f"max |output after merge_() - before| = {shift:.2e}"]
         if not getattr(layer, "merged", False):
             lines.append("the layer does not know it is merged: forward adds ΔW on top of the merged weight")
     return lines
@@ -341,9 +346,7 @@ def _observe_square_merge(lora: ModuleType) -> list[str]:
     square = _with_random_B(lora.LoRALinear(nn.Linear(64, 64), r=8))
     x = torch.randn(4, 64)
     with torch.no_grad():
-        before = square(x)
-        square.merge_()
-        diff = (square(x) - before).abs().max().item()
+        diff = _merge_shift(square, x)
     return [f"on a square 64 -> 64 layer merge_() runs, and the output moves by {diff:.2e}"] + _observe_merge(
         lora
     )
@@ -387,9 +390,7 @@ def _observe_float16(lora: ModuleType) -> list[str]:
     layer = _with_random_B(lora.LoRALinear(nn.Linear(256, 64), r=8))
     x = torch.randn(32, 256)
     with torch.no_grad():
-        before = layer(x)
-        layer.merge_()
-        diff = (layer(x) - before).abs().max().item()
+        diff = _merge_shift(layer, x)
     return [
         f"max |merged - unmerged| output = {diff:.1e} (the contract asks for < 1e-5; "
         f"about {-math.log10(max(diff, 1e-12)):.0f} correct decimals)"

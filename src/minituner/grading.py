@@ -42,7 +42,7 @@ def first_failure(junit: Path, output: str) -> str:
     return "pass"
 
 
-def pytest(args: list[str], cwd: Path, junit: Path) -> str:
+def run_pytest(args: list[str], cwd: Path, junit: Path) -> str:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *args]
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
@@ -55,7 +55,8 @@ def grade_notebooks(home: Path, cell_timeout: float) -> str:
         if not path.exists():
             return f"missing: notebooks/{name}.ipynb"
         try:
-            cells = json.loads(path.read_text())["cells"]
+            nb = json.loads(path.read_text())
+            cells = nb["cells"]
         except (json.JSONDecodeError, KeyError) as err:
             return f"error: notebooks/{name}.ipynb is not a notebook ({err})"
         expected = [c for c in exercise(reference_notebook(name, "en"), "en")["cells"] if is_check(c)]
@@ -64,11 +65,9 @@ def grade_notebooks(home: Path, cell_timeout: float) -> str:
             return f"fail: notebooks/{name}.ipynb: a check cell was edited or deleted"
         for cell, reference in zip(found, expected, strict=True):
             cell["outputs"] = reference["outputs"]  # compare with the reference, not with what was saved
-        nb = json.loads(path.read_text())
-        nb["cells"] = cells
         path.write_text(json.dumps(nb))
         args = ["--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={cell_timeout}", str(path)]
-        result = pytest(args, home, home / "nbval.xml")
+        result = run_pytest(args, home, home / "nbval.xml")
         if result != "pass":
             return result
     return "pass"
@@ -98,7 +97,7 @@ def grade_one(workspace: Path, cell_timeout: float) -> dict[str, str]:
         shutil.copytree(workspace, home, symlinks=True)
         lora = home / "lab" / "lora.py"
         contract = (
-            pytest(
+            run_pytest(
                 [str(ROOT / "tests" / "test_minituner.py"), "--impl", str(lora)], home, home / "contract.xml"
             )
             if lora.exists()
