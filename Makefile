@@ -8,7 +8,7 @@ NOTEBOOKS := $(filter-out %.es.ipynb,$(wildcard notebooks/*.ipynb))
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: site test lab notebooks chromium bench clean
+.PHONY: site test lab notebooks chromium bench clean mutation
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ test: $(STAMP) chromium  ## lint, type-check and run the whole suite (tests and 
 	$(BIN)/ruff check src tests tools
 	$(BIN)/mypy --strict src/minituner
 	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadscope tests $(NOTEBOOKS) \
-		--nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+		--nbval --nbval-current-env --nbval-sanitize-with src/minituner/nbval-sanitize.cfg
 
 # The browser tests drive Debian's chromium (Playwright cannot download its own here).
 chromium:
@@ -37,7 +37,13 @@ lab: $(STAMP)  ## JupyterLab on the notebooks
 	$(BIN)/jupyter lab --ip 127.0.0.1 notebooks/
 
 clean:
-	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache mutants .mutmut.log
+
+# mutmut mutates src/minituner/lora.py and runs the lab's contract on each mutant (about a minute).
+mutation: $(STAMP)  ## mutation testing of lora.py against the contract: the score and every survivor
+	rm -rf mutants
+	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2 > .mutmut.log 2>&1 || { cat .mutmut.log; exit 1; }
+	$(BIN)/python tools/mutation.py
 
 bench: $(STAMP)  ## benchmark LoRALinear against peft, loralib and nn.Linear (prints, writes tools/benchmark-results.md)
 	$(BIN)/python tools/bench.py

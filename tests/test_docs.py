@@ -10,6 +10,7 @@ from torch import nn
 
 from minituner import breaks
 from minituner import lora as reference
+from minituner.figures import FIGURES
 from minituner.grammar import IRREGULAR, REAL_REGULAR, make_splits
 from minituner.lora import lora_parameter_count, wrap_minigpt_with_lora
 from minituner.model import MiniGPT
@@ -187,6 +188,8 @@ def computed_numbers() -> set[str]:
         for line in breaks.observe(b.id, m)
     ]
     pct |= set(NUMBER.findall("\n".join(printed)))
+    # Trained figures: the reference run's values (figures.toml), quoted with their tolerance.
+    pct |= {f.show(f.value) for f in FIGURES.values() if f.percent}
     return {f"{n:,}" for n in counts} | pct
 
 
@@ -224,3 +227,24 @@ def test_break_pages_show_the_real_patch(brk: breaks.Break) -> None:
         )
         assert f"../notebooks/break-{brk.id}-{brk.slug}.ipynb" in text
         assert brk.catching_test in text
+
+
+TRAINED = re.compile(r"(\d+\.\d%) ± (\d+) (?:points|puntos)")
+
+
+def test_trained_figures_on_the_pages_are_the_recorded_ones_with_their_tolerance() -> None:
+    recorded = {(f.show(f.value), f"{100 * f.tolerance:g}") for f in FIGURES.values() if f.percent}
+    quoted = [
+        (str(page.relative_to(ROOT)), m.groups())
+        for path in ENGLISH
+        for page in (path, twin(path))
+        for m in TRAINED.finditer(page.read_text())
+    ]
+    assert len(quoted) >= 12, "theory 05 quotes the measured rank sweep in both languages"
+    wrong = [(page, f"{v} ± {points}") for page, (v, points) in quoted if (v, points) not in recorded]
+    assert not wrong, f"not a recorded figure with its tolerance (figures.toml): {wrong}"
+    bare = {f.show(f.value) for name, f in FIGURES.items() if not name.startswith("base.")}
+    for path in ENGLISH:
+        for line in prose(path.read_text()).splitlines():
+            loose = [n for n in NUMBER.findall(line) if n in bare and "±" not in line]
+            assert not loose, f"{path.name}: a trained figure without its tolerance: {line.strip()}"

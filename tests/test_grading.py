@@ -21,8 +21,10 @@ EXAMPLE = ROOT / "learners" / "example"
 
 def edit_notebook(path: Path, edit: object) -> None:
     nb = json.loads(path.read_text())
+    before = json.dumps(nb)
     for cell in nb["cells"]:
         cell["source"] = edit("".join(cell["source"]))  # type: ignore[operator]
+    assert json.dumps(nb) != before, f"the planted edit found nothing to change in {path.name}"
     path.write_text(json.dumps(nb))
 
 
@@ -46,7 +48,7 @@ def gradebook(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, s
     )
     edit_notebook(
         learners / "tamper/phase-28/notebooks/00-lora-by-hand.ipynb",
-        lambda s: s.replace("assert init_diff == 0.0 and trainable == 1024", "pass"),
+        lambda s: s.replace("assert init_diff < 1e-6 and trainable == 1024", "pass"),
     )
     start = time.perf_counter()
     book = grade(learners, jobs=2, timeout=240, cell_timeout=15, rerun=True)

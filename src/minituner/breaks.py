@@ -321,6 +321,11 @@ def _observe_dropout(lora: ModuleType) -> list[str]:
     return [f"in eval mode, two forward passes on the same input differ by {diff:.3f}"]
 
 
+def _shift(x: float) -> str:
+    """A merge error as the pages quote it: rounding noise differs between CPUs, so it is a bound."""
+    return "below 1e-5 (float32 rounding)" if x < 1e-5 else f"{x:.2e}"
+
+
 def _merge_shift(layer: Any, x: torch.Tensor) -> float:
     """How far merge_() moves the layer's output on x (0 up to rounding, if merging is right)."""
     before = layer(x)
@@ -336,7 +341,7 @@ def _observe_merge(lora: ModuleType) -> list[str]:
             shift = _merge_shift(layer, x)
         except Exception as err:  # noqa: BLE001 - the symptom is whatever it raises
             return [f"merge_() on a 64 -> 256 layer raised {type(err).__name__}: {err}"]
-        lines = [f"max |output after merge_() - before| = {shift:.2e}"]
+        lines = [f"max |output after merge_() - before|: {_shift(shift)}"]
         if not getattr(layer, "merged", False):
             lines.append("the layer does not know it is merged: forward adds ΔW on top of the merged weight")
     return lines
@@ -347,7 +352,7 @@ def _observe_square_merge(lora: ModuleType) -> list[str]:
     x = torch.randn(4, 64)
     with torch.no_grad():
         diff = _merge_shift(square, x)
-    return [f"on a square 64 -> 64 layer merge_() runs, and the output moves by {diff:.2e}"] + _observe_merge(
+    return [f"on a square 64 -> 64 layer merge_() runs, and the output moves by {_shift(diff)}"] + _observe_merge(
         lora
     )
 
@@ -391,9 +396,11 @@ def _observe_float16(lora: ModuleType) -> list[str]:
     x = torch.randn(32, 256)
     with torch.no_grad():
         diff = _merge_shift(layer, x)
+    if diff < 1e-5:
+        return ["max |merged - unmerged| output: below 1e-5 (float32 rounding), as the contract asks"]
     return [
-        f"max |merged - unmerged| output = {diff:.1e} (the contract asks for < 1e-5; "
-        f"about {-math.log10(max(diff, 1e-12)):.0f} correct decimals)"
+        f"max |merged - unmerged| output = {diff:.1e}, above the contract's 1e-5: "
+        f"about {-math.log10(diff):.0f} correct decimals"
     ]
 
 

@@ -13,6 +13,18 @@ from tqdm import tqdm
 Batch = tuple[Tensor, Tensor]  # inputs (B, T), targets (B, T) with -100 where no loss
 
 
+def make_reproducible(seed: int = 0) -> None:
+    """Re-running prints the same numbers on this machine: one seed, one thread, deterministic kernels.
+
+    The thread count changes how a sum is split, so one thread keeps the numbers independent of the
+    machine's cores (a fine-tune takes seconds either way). Another CPU still rounds differently:
+    figures.py says what that changes.
+    """
+    torch.manual_seed(seed)
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+
+
 def lm_loss(model: nn.Module, batch: Batch) -> Tensor:
     x, y = batch
     logits = model(x)  # (B, T, vocab)

@@ -27,13 +27,15 @@ import torch
 
 from minituner import LoRALinear, load_adapter, load_base, load_lora_state_dict, lora_state_dict, save_adapter
 from minituner.evaluate import accuracy, generate
+from minituner.figures import check
 from minituner.grammar import make_splits
 from minituner.recipes import FinetuneConfig, finetune
+from minituner.train import make_reproducible
 
-_ = torch.manual_seed(0)
+make_reproducible()  # same numbers on every re-run on this machine
 splits = make_splits()
 tuned = finetune(load_base(), FinetuneConfig(r=8), splits, progress=False).model.eval()
-print(f"rank-8 adapter: irregular accuracy {accuracy(tuned, splits.irregular):.1%}")
+print(check("lora.r8.irregular", accuracy(tuned, splits.irregular)))
 """
     ),
     md(
@@ -67,6 +69,7 @@ def best_of(fn, repeats=20):
 
 with torch.no_grad():
     before = tuned(tokens)
+    unmerged_accuracy = accuracy(tuned, splits.irregular)
     unmerged_time = best_of(lambda: tuned(tokens))
     for layer in layers:
         layer.merge_()
@@ -78,7 +81,7 @@ same_answers = torch.equal(after.argmax(-1), before.argmax(-1))
 # differences add up, so compare the whole model relative to the size of its logits.
 print(f"max |merged - unmerged| / max |logit| below 1e-4: {relative < 1e-4}; same greedy tokens: {same_answers}")
 print(f"forward of 512 prompts: unmerged {1000 * unmerged_time:.1f} ms, merged {1000 * merged_time:.1f} ms")
-print(f"merged accuracy: {accuracy(tuned, splits.irregular):.1%}")
+print("merged accuracy equals unmerged accuracy:", accuracy(tuned, splits.irregular) == unmerged_accuracy)
 for layer in layers:
     layer.unmerge_()
 """
@@ -124,7 +127,8 @@ y cada forma y después copia.
 fresh = load_adapter(load_base(), folder).eval()
 with torch.no_grad():
     print("max |fresh - tuned before merging| logits:", (fresh(tokens) - before).abs().max().item())
-print(f"fresh base + adapter: irregular accuracy {accuracy(fresh, splits.irregular):.1%}")
+print("fresh base + adapter, same irregular accuracy as the tuned model:",
+      accuracy(fresh, splits.irregular) == unmerged_accuracy)
 """
     ),
     md(
@@ -144,12 +148,23 @@ comportamiento del modelo base.
     ),
     code(
         """
+# NBVAL_IGNORE_OUTPUT
+# What a trained adapter writes depends on training, which rounds differently on another CPU.
 irregular = lora_state_dict(fresh)
 untrained = {k: (torch.zeros_like(v) if k.endswith("lora_B") else v) for k, v in irregular.items()}
-for name, adapter in [("irregular", irregular), ("untrained", untrained), ("irregular", irregular)]:
+swaps = {}
+for name, adapter in [("irregular", irregular), ("untrained", untrained), ("irregular again", irregular)]:
     load_lora_state_dict(fresh, adapter)
     answers = generate(fresh, ["tener P1=", "hacer T3=", "ir P1="])
-    print(f"{name:<10} adapter: {answers}, irregular accuracy {accuracy(fresh, splits.irregular):.1%}")
+    swaps[name] = accuracy(fresh, splits.irregular)
+    print(f"{name:<16} adapter: {answers}, irregular accuracy {swaps[name]:.1%}")
+"""
+    ),
+    code(
+        """
+base_accuracy = accuracy(load_base(), splits.irregular)
+print("untrained adapter gives the base model's accuracy:", swaps["untrained"] == base_accuracy)
+print("swapping back gives the tuned accuracy again:", swaps["irregular again"] == unmerged_accuracy)
 """
     ),
 ]

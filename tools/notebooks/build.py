@@ -8,6 +8,8 @@ same code cells and outputs, and its own markdown. Run: `make notebooks` (or `py
 from __future__ import annotations
 
 import argparse
+import configparser
+import re
 import runpy
 import sys
 import time
@@ -19,6 +21,7 @@ from nbclient import NotebookClient
 
 HERE = Path(__file__).parent
 OUT = HERE.parent.parent / "notebooks"
+SANITIZE = HERE.parent.parent / "src" / "minituner" / "nbval-sanitize.cfg"
 
 
 @dataclass(frozen=True)
@@ -65,14 +68,28 @@ def build(source: Path) -> None:
 def execute(name: str, cells: list[Md | Code]) -> float:
     en, es = notebook(cells, "en"), notebook(cells, "es")
     start = time.perf_counter()
-    NotebookClient(en, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(OUT)}}).execute()
+    client = NotebookClient(
+        en, timeout=300, kernel_name="python3", record_timing=False, coalesce_streams=True,
+        resources={"metadata": {"path": str(OUT)}},
+    )
+    client.execute()
     seconds = time.perf_counter() - start
     for en_cell, es_cell in zip(en.cells, es.cells, strict=True):
         if en_cell.cell_type == "code":
             es_cell.outputs, es_cell.execution_count = en_cell.outputs, en_cell.execution_count
-    nbformat.write(en, OUT / f"{name}.ipynb")
-    nbformat.write(es, OUT / f"{name}.es.ipynb")
+    for nb, path in ((en, OUT / f"{name}.ipynb"), (es, OUT / f"{name}.es.ipynb")):
+        if not path.exists() or sanitized(nbformat.writes(nb)) != sanitized(path.read_text()):
+            nbformat.write(nb, path)  # a re-run that differs only in wall-clock time keeps the file
     return seconds
+
+
+def sanitized(text: str) -> str:
+    """The notebook as nbval compares it: wall-clock times and temporary paths replaced."""
+    rules = configparser.ConfigParser()
+    rules.read(SANITIZE)
+    for section in rules.sections():
+        text = re.sub(rules[section]["regex"], rules[section]["replace"], text)
+    return text
 
 
 def main() -> int:

@@ -141,6 +141,9 @@ def load_lora_state_dict(model: nn.Module, state: dict[str, Tensor]) -> None:
     expected = lora_state_dict(model)
     if not expected:
         raise ValueError("model has no LoRA adapters; call wrap_minigpt_with_lora first")
+    merged = [n for n, m in model.named_modules() if isinstance(m, LoRALinear) and m.merged]
+    if merged:  # the old ΔW lives in the weights: unmerge_() would later subtract the new one
+        raise ValueError(f"unmerge_() before loading another adapter; merged: {merged}")
     missing = sorted(expected.keys() - state.keys())
     unexpected = sorted(state.keys() - expected.keys())
     if missing or unexpected:

@@ -1,0 +1,45 @@
+"""The measured figures (figures.toml): each has a reason for its tolerance, and each is checked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from minituner.figures import FIGURES, check
+
+ROOT = Path(__file__).parent.parent
+
+
+def stored_outputs() -> str:
+    text = []
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        for cell in json.loads(path.read_text())["cells"]:
+            text += ["".join(o.get("text", "")) for o in cell.get("outputs", [])]
+    return "\n".join(text)
+
+
+def test_every_figure_is_checked_by_a_notebook_or_a_test() -> None:
+    outputs = stored_outputs()
+    tests = "".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py") if p.name != "test_figures.py")
+    unchecked = [n for n in FIGURES if f"{n}: measured" not in outputs and f'"{n}"' not in tests]
+    assert not unchecked, f"figures nobody checks: {unchecked}"
+
+
+def test_every_tolerance_says_why_it_is_enough() -> None:
+    for f in FIGURES.values():
+        assert 0 < f.tolerance < 0.1 and len(f.why.split()) >= 20, f.name
+
+
+def test_check_reads_the_same_on_every_machine_within_tolerance() -> None:
+    f = FIGURES["lora.r1.irregular"]
+    assert check(f.name, f.value + f.tolerance).endswith(": True")
+    assert check(f.name, f.value - f.tolerance - 0.001).endswith(": False")
+    shown = f.show(f.value)
+    assert check(f.name, f.value) == f"{f.name}: measured {shown}, reference run {shown} {f.margin()}: True"
+
+
+def test_an_unknown_figure_is_named() -> None:
+    with pytest.raises(KeyError, match="no figure named 'lora.r3.irregular'"):
+        check("lora.r3.irregular", 0.5)
