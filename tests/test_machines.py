@@ -33,6 +33,7 @@ def run_notebooks(env: dict[str, str]) -> None:
 def grade_example(env: dict[str, str]) -> dict[str, str]:
     cmd = [sys.executable, "-m", "minituner.grading", str(EXAMPLE), "60"]
     done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip(), done.stderr[-4000:]
     row: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
     return row
 
