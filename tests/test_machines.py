@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from minituner.grading import SANITIZE
+
 ROOT = Path(__file__).parent.parent
 NOTEBOOKS = sorted(str(p) for p in (ROOT / "notebooks").glob("*.ipynb") if not p.name.endswith(".es.ipynb"))
-SANITIZE = ROOT / "src" / "minituner" / "nbval-sanitize.cfg"
 EXAMPLE = ROOT / "learners" / "example" / "phase-28"
 
 

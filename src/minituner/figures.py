@@ -17,19 +17,16 @@ from importlib import resources
 class Figure:
     name: str
     value: float
-    tolerance: float
-    percent: bool  # a fraction shown in %, its tolerance in points
+    tolerance: float  # every figure is a fraction, shown in %; its tolerance in points
     why: str
 
     def holds(self, measured: float) -> bool:
         return abs(measured - self.value) <= self.tolerance + 1e-12
 
     def show(self, x: float) -> str:
-        return f"{x:.1%}" if self.percent else f"{x:g}"
+        return f"{x:.1%}"
 
     def margin(self) -> str:
-        if not self.percent:
-            return f"±{self.tolerance:g}"
         points = 100 * self.tolerance
         return f"±{points:g} point" + ("" if points == 1 else "s")
 
@@ -40,7 +37,7 @@ def load() -> dict[str, Figure]:
     figures = {}
     for group in data.values():
         for name, value in group["values"].items():
-            figures[name] = Figure(name, value, group["tolerance"], group["percent"], group["why"].strip())
+            figures[name] = Figure(name, value, group["tolerance"], group["why"].strip())
     return figures
 
 

@@ -19,9 +19,10 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from minituner.grading import SANITIZE
+
 HERE = Path(__file__).parent
 OUT = HERE.parent.parent / "notebooks"
-SANITIZE = HERE.parent.parent / "src" / "minituner" / "nbval-sanitize.cfg"
 
 
 @dataclass(frozen=True)
