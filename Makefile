@@ -8,7 +8,7 @@ NOTEBOOKS := $(filter-out %.es.ipynb,$(wildcard notebooks/*.ipynb))
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: site test lab notebooks chromium bench clean mutation
+.PHONY: site test lab notebooks chromium bench clean mutation messages
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ site: $(STAMP)  ## build and serve the bilingual site on 127.0.0.1:8000
 test: $(STAMP) chromium  ## lint, type-check and run the whole suite (tests and notebooks)
 	$(BIN)/ruff check src tests tools
 	$(BIN)/mypy --strict src/minituner
-	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadscope tests $(NOTEBOOKS) \
+	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadscope tests src/minituner/course/tests $(NOTEBOOKS) \
 		--nbval --nbval-current-env --nbval-sanitize-with src/minituner/nbval-sanitize.cfg
 
 # The browser tests drive Debian's chromium (Playwright cannot download its own here).
@@ -47,3 +47,14 @@ mutation: $(STAMP)  ## mutation testing of lora.py against the contract: the sco
 
 bench: $(STAMP)  ## benchmark LoRALinear against peft, loralib and nn.Linear (prints, writes tools/benchmark-results.md)
 	$(BIN)/python tools/bench.py
+
+# gettext: extract every _()/N_() string (and argparse's own) with Babel, merge into the Spanish
+# catalogue, compile. Translate the new entries of the .po, then run it again.
+LOCALE := src/minituner/locale
+messages: $(STAMP)  ## update src/minituner/locale/es/LC_MESSAGES/minituner.po and .mo from the code
+	$(BIN)/pybabel extract --no-location --sort-output --omit-header -k N_ -o $(LOCALE)/minituner.pot \
+		src/minituner tools/bench.py $$($(BIN)/python -c 'import argparse; print(argparse.__file__)')
+	$(BIN)/pybabel update --no-fuzzy-matching --no-wrap --ignore-obsolete -i $(LOCALE)/minituner.pot \
+		-d $(LOCALE) -D minituner -l es
+	$(BIN)/pybabel compile --statistics -d $(LOCALE) -D minituner -l es
+	rm $(LOCALE)/minituner.pot

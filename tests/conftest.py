@@ -1,25 +1,13 @@
-"""Shared fixtures: a fixed seed for every test, and the LoRA implementation under test.
-
-`pytest tests/test_minituner.py --impl path/to/lora.py` runs the contract against a learner's file.
-"""
+"""A fixed seed for every test, and English messages again after a test that asked for Spanish."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from pathlib import Path
-from types import ModuleType
+from collections.abc import Iterator
 
 import pytest
 import torch
 
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--impl",
-        default=None,
-        help="a lora.py to test instead of minituner.lora (e.g. learners/NAME/phase-28/lab/lora.py)",
-    )
+from minituner import i18n
 
 
 @pytest.fixture(autouse=True)
@@ -28,16 +16,7 @@ def seed() -> int:
     return 0
 
 
-@pytest.fixture(scope="session")
-def lora(pytestconfig: pytest.Config) -> ModuleType:
-    path = pytestconfig.getoption("--impl")
-    if path is None:
-        return importlib.import_module("minituner.lora")
-    path = Path(path)
-    if not path.is_file():
-        raise pytest.UsageError(f"--impl {path}: no such file")
-    spec = importlib.util.spec_from_file_location("lora_under_test", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(autouse=True)
+def english_afterwards() -> Iterator[None]:
+    yield
+    i18n.use("en")  # `main(["--lang", "es", ...])` switches the language of the whole process

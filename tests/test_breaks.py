@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -11,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from minituner import breaks
 from minituner import lora as reference
+from minituner.course import breaks, contract
 
-ROOT = Path(__file__).parent.parent
 PRISTINE = breaks.LORA_FILE.read_text()
 
 
@@ -34,7 +32,7 @@ def test_break_is_caught_by_its_named_test(brk: breaks.Break, tmp_path: Path) ->
     broken = tmp_path / "lora.py"
     broken.write_text(breaks.apply(PRISTINE, brk))
     failed = FailedTests()
-    args = ["-q", "-p", "no:cacheprovider", "-p", "no:xdist", str(ROOT / "tests/test_minituner.py")]
+    args = ["-q", "-p", "no:cacheprovider", "-p", "no:xdist", str(contract.TESTS)]
     code = pytest.main([*args, "--impl", str(broken), "-k", brk.catching_test], plugins=[failed])
     assert code == pytest.ExitCode.TESTS_FAILED
     assert any(brk.symptom in text for text in failed.texts), failed.texts
@@ -54,7 +52,7 @@ def test_symptom_shows_within_seconds_and_differs_from_the_fixed_code(brk: break
 def test_diffs_are_the_edits() -> None:
     for brk in breaks.CATALOGUE:
         text = breaks.diff(brk.id)
-        assert text.startswith("--- a/src/minituner/lora.py")
+        assert text.startswith("--- a/lora.py")
         assert all(
             line[1:] in breaks.apply(PRISTINE, brk) for line in text.splitlines() if line.startswith("+ ")
         )
@@ -70,77 +68,82 @@ def test_unknown_break_lists_the_real_ones() -> None:
         breaks.get("42")
 
 
-# --- the learner's workflow on a scratch copy of the tree ---------------------------------------
+# --- the learner's workflow, in a scratch course folder, as the CLI runs it ---------------------
 
 
 @pytest.fixture()
-def tree(tmp_path: Path) -> Path:
-    copy = tmp_path / "course"
-    shutil.copytree(ROOT / "src", copy / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    shutil.copytree(ROOT / "tests", copy / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", copy)
-    for cmd in (
-        ["init", "-q"],
-        ["add", "-A"],
-        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
-    ):
-        subprocess.run(["git", *cmd], cwd=copy, check=True)
-    return copy
+def course(tmp_path: Path) -> Path:
+    (tmp_path / "course" / "learners").mkdir(parents=True)
+    return tmp_path / "course"
 
 
-def cli(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(tree / "src"), "OMP_NUM_THREADS": "1"}
+def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("MINITUNER_LANG", None)
     return subprocess.run(
-        [sys.executable, "-m", "minituner", *args], cwd=tree, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "minituner", *args], cwd=cwd, env=env, capture_output=True, text=True
     )
 
 
-def test_workflow_predict_break_observe_fix_reset(tree: Path) -> None:
-    lora_file = tree / "src/minituner/lora.py"
-    notes = tree / "learners/ana/phase-28/notes/breaks.md"
-    original = lora_file.read_bytes()
+def test_workflow_predict_break_observe_fix_reset(course: Path) -> None:
+    library = breaks.LORA_FILE.read_bytes()
+    home = course / "learners/ana/phase-28"
+    notes, broken = home / "notes/breaks.md", home / "breaks/03/lora.py"
 
-    refused = cli(tree, "break", "start", "03", "--learner", "ana")  # no prediction yet
+    refused = cli(course, "break", "start", "03", "--learner", "ana")  # no prediction yet
     assert refused.returncode == 1 and "write your prediction" in refused.stderr
-    assert lora_file.read_bytes() == original and "## Break 03" in notes.read_text()
+    assert not broken.exists() and "## Break 03" in notes.read_text()
 
     notes.write_text(notes.read_text() + "All 103,680 base parameters will train.\n")
-    assert cli(tree, "break", "start", "03", "--learner", "ana").returncode == 0
-    assert lora_file.read_bytes() != original
-    second = cli(tree, "break", "start", "01", "--learner", "ana")
-    assert second.returncode == 1 and "break 03 is already applied" in second.stderr
-    assert "122,112 of 122,112" in cli(tree, "break", "run", "03").stdout
-    assert "broken" in cli(tree, "break", "list", "--learner", "ana").stdout
+    started = cli(home, "break", "start", "03", "--learner", "ana")  # from inside the workspace too
+    assert started.returncode == 0 and str(broken) in started.stdout
+    assert broken.read_text() == breaks.apply(PRISTINE, breaks.get("03"))
+    assert cli(course, "break", "start", "01", "--learner", "ana").returncode == 1  # 01 has no prediction
+    assert "122,112 of 122,112" in cli(course, "break", "run", "03", "--learner", "ana").stdout
+    assert "03  The base model is not frozen" in cli(course, "break", "list", "--learner", "ana").stdout
+    failing = cli(course, "break", "check", "03", "--learner", "ana")
+    assert failing.returncode == 1 and "the contract tests: fail: test_" in failing.stdout
 
-    fixed = breaks.revert(lora_file.read_text(), breaks.get("03")) + "# my note on the fix\n"
-    lora_file.write_text(fixed)  # the learner's fix
-    assert cli(tree, "break", "check", "03").returncode == 0
-    before_reset = notes.read_text()
-    reset = cli(tree, "break", "reset")
+    fixed = breaks.revert(broken.read_text(), breaks.get("03")) + "# my note on the fix\n"
+    broken.write_text(fixed)  # the learner's fix
+    assert "18,432 of 122,112" in cli(course, "break", "run", "03", "--learner", "ana").stdout
+    assert cli(course, "break", "check", "03", "--learner", "ana").returncode == 0
+    listing = cli(course, "break", "list", "--learner", "ana", "--lang", "es").stdout
+    assert "03  El modelo base no está congelado" in listing and "arreglado" in listing
+    reset = cli(course, "break", "reset", "03", "--learner", "ana")
     assert reset.returncode == 0 and "your edits of lora.py are kept in" in reset.stdout
     kept = Path(reset.stdout.strip().rsplit(" ", 1)[-1])
     assert kept.read_text() == fixed  # nothing the learner wrote is lost
-    assert lora_file.read_bytes() == original and notes.read_text() == before_reset
-    listing = cli(tree, "--lang", "es", "break", "list", "--learner", "ana").stdout
-    assert "03  El modelo base no está congelado" in listing and "arreglado" in listing
-    log = (notes.parent / "breaks-log.jsonl").read_text()
+    assert broken.read_text() == breaks.apply(PRISTINE, breaks.get("03"))
+    log = (home / "notes/breaks-log.jsonl").read_text()
     assert log.index('"predicted"') < log.index('"applied"') < log.index('"fixed"')
+    assert breaks.LORA_FILE.read_bytes() == library  # the reference library is only ever read
 
 
-def test_hand_edits_are_refused_and_kept(tree: Path) -> None:
-    lora_file = tree / "src/minituner/lora.py"
-    lora_file.write_text(lora_file.read_text() + "# my own experiment\n")
-    result = cli(tree, "break", "start", "00", "--learner", "ana")
-    assert result.returncode == 1 and "+# my own experiment" in result.stderr
-    assert lora_file.read_text().endswith("# my own experiment\n")
+def test_a_second_start_keeps_the_learners_edits(course: Path) -> None:
+    notes = course / "learners/bo/phase-28/notes/breaks.md"
+    cli(course, "break", "start", "00", "--learner", "bo")
+    notes.write_text(notes.read_text() + "ZeroDivisionError\n")
+    assert cli(course, "break", "start", "00", "--learner", "bo").returncode == 0
+    broken = course / "learners/bo/phase-28/breaks/00/lora.py"
+    broken.write_text(broken.read_text() + "# my own experiment\n")
+    assert cli(course, "break", "start", "00", "--learner", "bo").returncode == 0
+    assert broken.read_text().endswith("# my own experiment\n")
 
 
-def test_reset_without_a_break_and_unparseable_notes(tree: Path) -> None:
-    assert "nothing to reset" in cli(tree, "break", "reset").stdout
-    notes = tree / "learners/bo/phase-28/notes/breaks.md"
+def test_refusals_are_one_line_and_change_nothing(course: Path, tmp_path: Path) -> None:
+    result = cli(course, "break", "run", "04", "--learner", "bo")
+    assert result.returncode == 1 and "break 04 is not started for bo" in result.stderr
+    notes = course / "learners/bo/phase-28/notes/breaks.md"
     notes.parent.mkdir(parents=True)
     notes.write_text("## Break 00 — x\nfirst\n## Break 00 — x\nsecond\n")
-    result = cli(tree, "break", "start", "00", "--learner", "bo")
+    result = cli(course, "break", "start", "00", "--learner", "bo")
     assert result.returncode == 1 and "appears twice" in result.stderr
     assert result.stderr.count("\n") == 1
     assert notes.read_text() == "## Break 00 — x\nfirst\n## Break 00 — x\nsecond\n"
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    result = cli(outside, "break", "list")
+    assert result.returncode == 1 and "is not in a course folder" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert cli(outside, "--course", str(course), "break", "list").returncode == 0

@@ -15,6 +15,7 @@ from minituner.checkpoint import (
     save_adapter,
     save_model,
 )
+from minituner.course.breaks import with_random_B
 from minituner.evaluate import accuracy, predict
 from minituner.grammar import conjugate_regular, make_splits
 from minituner.lora import LoRALinear, load_lora_state_dict, lora_state_dict, wrap_minigpt_with_lora
@@ -24,12 +25,7 @@ tokens = torch.randint(1, 45, (3, 12))
 
 
 def trained_adapter(r: int = 4) -> torch.nn.Module:
-    model = wrap_minigpt_with_lora(MiniGPT(), r=r, alpha=8.0)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("lora_B"):
-                p.normal_(std=0.05)
-    return model.eval()
+    return with_random_B(wrap_minigpt_with_lora(MiniGPT(), r=r, alpha=8.0), std=0.05).eval()
 
 
 def test_shipped_base_is_small_safetensors() -> None:
@@ -91,7 +87,7 @@ def test_adapter_roundtrip_through_files(tmp_path: Path) -> None:
     base_state = MiniGPT().state_dict()
     trained_base = {k.replace(".base.", "."): v for k, v in trained.state_dict().items() if "lora_" not in k}
     save_adapter(trained, tmp_path / "adapter")
-    config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    config = json.loads((tmp_path / "adapter" / "minituner_config.json").read_text())
     assert config == {
         "model": "mini-gpt",
         "r": 4,
@@ -123,8 +119,8 @@ def test_adapter_for_another_rank_fails_and_leaves_the_model_alone(tmp_path: Pat
 
 def test_adapter_with_wrong_shapes_leaves_a_plain_model_unwrapped(tmp_path: Path) -> None:
     save_adapter(trained_adapter(r=4), tmp_path)
-    config = json.loads((tmp_path / "adapter_config.json").read_text())
-    (tmp_path / "adapter_config.json").write_text(json.dumps({**config, "r": 2}))
+    config = json.loads((tmp_path / "minituner_config.json").read_text())
+    (tmp_path / "minituner_config.json").write_text(json.dumps({**config, "r": 2}))
     model = MiniGPT()
     with pytest.raises(ValueError, match=r"expected shape \(2, 64\), found \(4, 64\)"):
         load_adapter(model, tmp_path)
@@ -133,14 +129,14 @@ def test_adapter_with_wrong_shapes_leaves_a_plain_model_unwrapped(tmp_path: Path
 
 def test_adapter_config_for_another_model_is_refused(tmp_path: Path) -> None:
     save_adapter(trained_adapter(), tmp_path)
-    config = json.loads((tmp_path / "adapter_config.json").read_text())
-    (tmp_path / "adapter_config.json").write_text(json.dumps({**config, "model": "llama"}))
+    config = json.loads((tmp_path / "minituner_config.json").read_text())
+    (tmp_path / "minituner_config.json").write_text(json.dumps({**config, "model": "llama"}))
     with pytest.raises(ValueError, match="'llama'"):
         load_adapter(MiniGPT(), tmp_path)
 
 
 def test_missing_adapter_is_named(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="adapter_config.json"):
+    with pytest.raises(FileNotFoundError, match="minituner_config.json"):
         load_adapter(MiniGPT(), tmp_path / "none")
 
 

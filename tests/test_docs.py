@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from torch import nn
 
-from minituner import breaks
 from minituner import lora as reference
+from minituner.course import breaks
 from minituner.figures import FIGURES
 from minituner.grammar import IRREGULAR, REAL_REGULAR, make_splits
 from minituner.lora import lora_parameter_count, wrap_minigpt_with_lora
 from minituner.model import MiniGPT
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "tools"))
+import mkdocs_break_diffs as break_diffs  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
 FOLDERS = ["theory", "lab", "break", "solutions", "docs"]
@@ -221,10 +226,13 @@ def test_the_pages_carry_the_key_numbers() -> None:
 def test_break_pages_show_the_real_patch(brk: breaks.Break) -> None:
     for page in (ROOT / f"break/{brk.id}-{brk.slug}.md", ROOT / f"break/{brk.id}-{brk.slug}.es.md"):
         text = page.read_text()
-        assert f"```diff\n{breaks.diff(brk.id)}```" in text, f"{page.name}: the break diff is not the patch"
-        assert f"```diff\n{breaks.diff(brk.id, fix=True)}```" in text, (
-            f"{page.name}: the fix diff is not the patch"
+        rendered = break_diffs.on_page_markdown(
+            text, SimpleNamespace(file=SimpleNamespace(src_uri=f"break/{page.name}"))
         )
+        assert f"```diff\n{breaks.diff(brk.id)}```" in rendered, (
+            f"{page.name}: the break diff is not the patch"
+        )
+        assert f"```diff\n{breaks.diff(brk.id, fix=True)}```" in rendered, f"{page.name}: no fix diff"
         assert f"../notebooks/break-{brk.id}-{brk.slug}.ipynb" in text
         assert brk.catching_test in text
 

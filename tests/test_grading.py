@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import shutil
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from minituner import workspace
-from minituner.grading import grade
+from minituner.course import workspace
+from minituner.course.grading import grade
+from minituner.course.workspace import Learner
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "learners" / "example"
@@ -30,8 +29,8 @@ def edit_notebook(path: Path, edit: object) -> None:
 
 @pytest.fixture(scope="module")
 def gradebook(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
-    learners = tmp_path_factory.mktemp("class")
-    workspace.new("blank", "es", learners=learners)
+    learners = tmp_path_factory.mktemp("course") / "learners"
+    workspace.new(Learner(learners.parent, "blank"), "es")
     for name in ("example", "wrong", "hang", "tamper"):
         shutil.copytree(EXAMPLE, learners / name)
     wrong = learners / "wrong/phase-28"
@@ -51,7 +50,8 @@ def gradebook(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, s
         lambda s: s.replace("assert init_diff < 1e-6 and trainable == 1024", "pass"),
     )
     start = time.perf_counter()
-    book = grade(learners, jobs=2, timeout=240, cell_timeout=15, rerun=True)
+    book, n, passed = grade(learners, jobs=2, timeout=240, cell_timeout=15, rerun=True)
+    assert (n, passed) == (5, 1)
     print(f"\ngraded 5 planted workspaces in {time.perf_counter() - start:.1f} s")
     with book.open() as f:
         rows = {r["learner"]: r for r in csv.DictReader(f)}
@@ -94,17 +94,27 @@ def test_tampered_check_cell_fails(gradebook: dict[str, dict[str, str]]) -> None
 
 
 def test_new_workspace_is_never_overwritten(tmp_path: Path) -> None:
-    home = workspace.new("ana", "en", learners=tmp_path)
+    home = workspace.new(Learner(tmp_path, "ana"), "en")
     (home / "lab/lora.py").write_text("# my work\n")
     with pytest.raises(FileExistsError, match="already exists"):
-        workspace.new("ana", "es", learners=tmp_path)
+        workspace.new(Learner(tmp_path, "ana"), "es")
     assert (home / "lab/lora.py").read_text() == "# my work\n"
     with pytest.raises(ValueError, match="'Ana B'"):
-        workspace.new("Ana B", learners=tmp_path)
+        Learner(tmp_path, "Ana B")
 
 
-def test_example_lora_is_the_published_solution() -> None:
-    page = (ROOT / "solutions/00-lora-by-hand.md").read_text()
-    block = re.search(r"^    ```python\n(.*?)^    ```", page, re.S | re.M)
-    assert block is not None
-    assert (EXAMPLE / "phase-28/lab/lora.py").read_text() == textwrap.dedent(block.group(1))
+def test_the_solution_pages_include_the_example_lora() -> None:
+    """One copy: both solution pages include the worked example's file (snippets checks the path)."""
+    for page in ("solutions/00-lora-by-hand.md", "solutions/00-lora-by-hand.es.md"):
+        assert '--8<-- "learners/example/phase-28/lab/lora.py"' in (ROOT / page).read_text(), page
+
+
+def test_gradebook_in_spanish(tmp_path: Path) -> None:
+    learners = tmp_path / "learners"
+    workspace.new(Learner(tmp_path, "eva"), "es")
+    book, n, passed = grade(learners, jobs=1, timeout=120, cell_timeout=15, lang="es")
+    assert (n, passed) == (1, 0)
+    header, row = book.read_text().splitlines()
+    assert header == "estudiante,cuadernos,contrato,breaks"
+    assert row.startswith("eva,suspenso: ") and row.endswith(",falta: no se intentó ningún break")
+    assert (learners / "gradebook.md").read_text().startswith("# Libro de notas\n")

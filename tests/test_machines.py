@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from minituner.grading import SANITIZE
+from minituner.course.grading import SANITIZE
 
 ROOT = Path(__file__).parent.parent
 NOTEBOOKS = sorted(str(p) for p in (ROOT / "notebooks").glob("*.ipynb") if not p.name.endswith(".es.ipynb"))
@@ -32,7 +32,7 @@ def run_notebooks(env: dict[str, str]) -> None:
 
 
 def grade_example(env: dict[str, str]) -> dict[str, str]:
-    cmd = [sys.executable, "-m", "minituner.grading", str(EXAMPLE), "60"]
+    cmd = [sys.executable, "-m", "minituner.course.grading", str(EXAMPLE), "60"]
     done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip(), done.stderr[-4000:]
     row: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])

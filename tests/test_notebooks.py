@@ -7,6 +7,7 @@ are checked here to hold exactly the same code cells and stored outputs, so nbva
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,11 @@ def test_executed_in_order_without_errors(path: Path) -> None:
     assert not errors, f"{path.name}: error output {errors[0].get('ename')}"
     streams = "".join("".join(o.get("text", "")) for c in code for o in c["outputs"])
     assert "Warning" not in streams, f"{path.name}: a warning in the stored outputs"
+
+
+def test_exercise_notebooks_and_the_example_are_built_from_the_references() -> None:
+    sys.path.insert(0, str(Path(__file__).parent.parent / "tools" / "notebooks"))
+    import build  # noqa: PLC0415 - the notebook builder is a script, not a package
+
+    for path, text in build.exercises().items():
+        assert path.read_text() == text, f"{path.name} is stale: run `make notebooks`"

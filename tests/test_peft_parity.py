@@ -12,6 +12,7 @@ from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dic
 from torch import nn
 
 from minituner import LoRALinear, MiniGPT, load_base, lora_state_dict, wrap_minigpt_with_lora
+from minituner.course.breaks import with_random_B
 from minituner.interop import (
     export_peft_adapter,
     from_peft_state_dict,
@@ -23,23 +24,8 @@ TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2"]
 tokens = torch.randint(1, 45, (4, 16))
 
 
-class One(nn.Module):
-    def __init__(self, linear: nn.Linear) -> None:
-        super().__init__()
-        self.lin = linear
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.lin(x)
-        return out
-
-
 def trained_minituner(r: int, alpha: float) -> nn.Module:
-    model = wrap_minigpt_with_lora(load_base(), r=r, alpha=alpha).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("lora_B"):
-                p.normal_(std=0.02)
-    return model
+    return with_random_B(wrap_minigpt_with_lora(load_base(), r=r, alpha=alpha).eval(), std=0.02)
 
 
 def peft_minigpt(r: int, alpha: float) -> nn.Module:
@@ -61,9 +47,9 @@ def test_linear_matches_peft_and_loralib(shape: tuple[int, int, int, float], see
     with torch.no_grad():
         ours.lora_B.normal_()
     ref = get_peft_model(
-        One(nn.Linear(d_in, d_out)), LoraConfig(r=r, lora_alpha=alpha, target_modules=["lin"])
+        nn.Sequential(nn.Linear(d_in, d_out)), LoraConfig(r=r, lora_alpha=alpha, target_modules=["0"])
     )
-    peft_layer = ref.base_model.model.lin
+    peft_layer = ref.base_model.model[0]
     ms = loralib.Linear(d_in, d_out, r=r, lora_alpha=alpha, merge_weights=False)
     with torch.no_grad():
         for layer in (peft_layer.base_layer, ms):

@@ -1,13 +1,13 @@
-"""Property-based checks over shapes, ranks and scales (hypothesis)."""
+"""Property-based checks of the reference lora.py over shapes, ranks and scales (hypothesis)."""
 
 from __future__ import annotations
-
-from types import ModuleType
 
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
+
+from minituner import lora
 
 shapes = st.tuples(st.integers(1, 96), st.integers(1, 96), st.integers(1, 48), st.booleans())
 alphas = st.floats(0.5, 64.0)
@@ -16,7 +16,7 @@ alphas = st.floats(0.5, 64.0)
 @settings(max_examples=60, deadline=None)
 @given(shape=shapes, alpha=alphas, batch=st.integers(1, 8))
 def test_identity_at_init_for_any_shape_and_rank(
-    lora: ModuleType, shape: tuple[int, int, int, bool], alpha: float, batch: int
+    shape: tuple[int, int, int, bool], alpha: float, batch: int
 ) -> None:
     d_in, d_out, r, bias = shape
     base = nn.Linear(d_in, d_out, bias=bias)
@@ -27,7 +27,7 @@ def test_identity_at_init_for_any_shape_and_rank(
 @settings(max_examples=60, deadline=None)
 @given(shape=shapes, alpha=alphas, seed=st.integers(0, 2**16))
 def test_merge_equivalence_for_any_shape_and_rank(
-    lora: ModuleType, shape: tuple[int, int, int, bool], alpha: float, seed: int
+    shape: tuple[int, int, int, bool], alpha: float, seed: int
 ) -> None:
     d_in, d_out, r, bias = shape
     torch.manual_seed(seed)

@@ -57,3 +57,11 @@ def test_another_seed_moves_the_rank_8_figure_by_ten_points() -> None:
     seed0, seed1 = FIGURES["lora.r8.irregular"], FIGURES["lora.r8.irregular.seed1"]
     assert seed1.holds(finetune(load_base(), FinetuneConfig(r=8, seed=1), progress=False).irregular_accuracy)
     assert seed0.value - seed1.value == pytest.approx(0.10, abs=0.005)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_train_leaves_the_mode_as_it_found_it(training: bool) -> None:
+    model = load_base().train(training)
+    batches = sampler([(make_splits().train, 8)], seed=0)
+    train(model, batches, steps=2, lr=1e-3, progress=False)
+    assert all(m.training == training for m in model.modules())

@@ -20,49 +20,12 @@ from torch import nn
 from torch.utils.benchmark import Timer
 
 from minituner import LoRALinear, MiniGPT, count_parameters, wrap_minigpt_with_lora
+from minituner.i18n import LANGUAGES, N_, gettext_for
 
 OUT = Path(__file__).with_name("benchmark-results.md")  # and benchmark-results.es.md
-SPANISH = {  # the same tables for the Spanish page: only the words change
-    "Measured with": "Medido con",
-    "threads": "hilos",
-    "**Forward and forward+backward of one layer** (median time per call):": (
-        "**Pasada hacia delante, y hacia delante y atrás, de una capa** (tiempo mediano por llamada):"
-    ),
-    "| shape | r | batch | pass |": "| forma | r | lote | pasada |",
-    "**Merged forward against nn.Linear** (r = 8, merged into the weight):": (
-        "**Pasada hacia delante fusionada frente a nn.Linear** (r = 8, fusionado en el peso):"
-    ),
-    "| shape | batch | nn.Linear | minituner merged | merged / nn.Linear |": (
-        "| forma | lote | nn.Linear | minituner fusionado | fusionado / nn.Linear |"
-    ),
-    "**Memory to train**: gradient and AdamW bytes (two fp32 moments per trainable parameter):": (
-        "**Memoria para entrenar**: bytes de gradientes y de AdamW "
-        "(dos momentos fp32 por parámetro entrenable):"
-    ),
-    "| model | method | trainable | gradients | AdamW states |": (
-        "| modelo | método | entrenables | gradientes | estados de AdamW |"
-    ),
-    "full fine-tuning": "ajuste fino completo",
-    "fp16 gradients": "gradientes fp16",
-    "q_proj and v_proj": "q_proj y v_proj",
-    " over ": " en ",
-    " cases.": " casos.",
-    "worst": "peor",
-    "best": "mejor",
-}
 SHAPES = [(64, 64), (64, 256), (1024, 1024), (4096, 4096)]
 RANKS = [8, 64]
 BATCHES = [16, 128]
-
-
-class One(nn.Module):
-    def __init__(self, linear: nn.Linear) -> None:
-        super().__init__()
-        self.lin = linear
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.lin(x)
-        return out
 
 
 def layers(d_in: int, d_out: int, r: int) -> dict[str, nn.Module]:
@@ -70,10 +33,10 @@ def layers(d_in: int, d_out: int, r: int) -> dict[str, nn.Module]:
     base = nn.Linear(d_in, d_out)
     ours = LoRALinear(nn.Linear(d_in, d_out), r=r, alpha=2.0 * r)
     ref = get_peft_model(
-        One(nn.Linear(d_in, d_out)), LoraConfig(r=r, lora_alpha=2 * r, target_modules=["lin"])
+        nn.Sequential(nn.Linear(d_in, d_out)), LoraConfig(r=r, lora_alpha=2 * r, target_modules=["0"])
     )
     ms = loralib.Linear(d_in, d_out, r=r, lora_alpha=2 * r, merge_weights=False)
-    return {"nn.Linear": base, "minituner": ours, "peft": ref.base_model.model.lin, "loralib": ms}
+    return {"nn.Linear": base, "minituner": ours, "peft": ref.base_model.model[0], "loralib": ms}
 
 
 def seconds(fn: object, backward: bool, x: torch.Tensor) -> float:
@@ -98,12 +61,11 @@ def interleaved(
     return best
 
 
-def speed_table() -> tuple[list[str], list[float]]:
-    rows = [
-        "| shape | r | batch | pass | nn.Linear | minituner | peft | loralib | minituner / peft |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    ratios = []
+Row = tuple[str, ...]
+
+
+def speed_rows() -> tuple[list[Row], list[float]]:
+    rows, ratios = [], []
     for d_in, d_out in SHAPES:
         for r in RANKS:
             mods = layers(d_in, d_out, r)
@@ -112,18 +74,16 @@ def speed_table() -> tuple[list[str], list[float]]:
                 for backward in (False, True):
                     t = interleaved(mods, backward, x)
                     ratios.append(t["minituner"] / t["peft"])
-                    cells = " | ".join(
-                        f"{1e6 * t[n]:,.1f} µs" for n in ("nn.Linear", "minituner", "peft", "loralib")
-                    )
+                    times = (f"{1e6 * t[n]:,.1f} µs" for n in ("nn.Linear", "minituner", "peft", "loralib"))
                     rows.append(
-                        f"| {d_in}→{d_out} | {r} | {batch} | {'fwd+bwd' if backward else 'fwd'} | "
-                        f"{cells} | {ratios[-1]:.2f} |"
+                        (f"{d_in}→{d_out}", str(r), str(batch), "fwd+bwd" if backward else "fwd", *times)
+                        + (f"{ratios[-1]:.2f}",)
                     )
     return rows, ratios
 
 
-def merged_table() -> list[str]:
-    rows = ["| shape | batch | nn.Linear | minituner merged | merged / nn.Linear |", "|---|---|---|---|---|"]
+def merged_rows() -> list[Row]:
+    rows = []
     for d_in, d_out in SHAPES:
         mods = layers(d_in, d_out, 8)
         mods["minituner"].merge_()
@@ -132,61 +92,82 @@ def merged_table() -> list[str]:
             t = interleaved({"plain": mods["nn.Linear"], "merged": mods["minituner"]}, False, x)
             plain, merged = t["plain"], t["merged"]
             rows.append(
-                f"| {d_in}→{d_out} | {batch} | {1e6 * plain:,.1f} µs | {1e6 * merged:,.1f} µs | "
-                f"{merged / plain:.3f} |"
+                (f"{d_in}→{d_out}", str(batch), f"{1e6 * plain:,.1f} µs", f"{1e6 * merged:,.1f} µs")
+                + (f"{merged / plain:.3f}",)
             )
     return rows
 
 
-def memory_table() -> list[str]:
+def memory_rows() -> list[tuple[str, str, int, int]]:
     """Bytes to train: fp32 Mini-GPT here; the 7B line by arithmetic, as in theory 01."""
     full = sum(p.numel() for p in MiniGPT().parameters())
     lora, _ = count_parameters(wrap_minigpt_with_lora(MiniGPT(), r=8))
     llama, qv = 6_738_415_616, 2 * 32 * 8 * (4096 + 4096)
-    rows = ["| model | method | trainable | gradients | AdamW states |", "|---|---|---|---|---|"]
-    for model, method, n, grad_bytes in [
-        ("Mini-GPT (fp32)", "full fine-tuning", full, 4),
-        ("Mini-GPT (fp32)", "LoRA r=8, 12 Linears", lora, 4),
-        ("LLaMA-7B (fp16 gradients)", "full fine-tuning", llama, 2),
-        ("LLaMA-7B (fp16 gradients)", "LoRA r=8, q_proj and v_proj", qv, 2),
-    ]:
-        rows.append(f"| {model} | {method} | {n:,} | {grad_bytes * n:,} B | {8 * n:,} B |")
-    return rows
+    return [
+        (N_("Mini-GPT (fp32)"), N_("full fine-tuning"), full, 4),
+        (N_("Mini-GPT (fp32)"), N_("LoRA r=8, 12 Linears"), lora, 4),
+        (N_("LLaMA-7B (fp16 gradients)"), N_("full fine-tuning"), llama, 2),
+        (N_("LLaMA-7B (fp16 gradients)"), N_("LoRA r=8, q_proj and v_proj"), qv, 2),
+    ]
+
+
+def table(header: list[str], rows: list[Row]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"] + [
+        "| " + " | ".join(row) + " |" for row in rows
+    ]
+
+
+def render(
+    lang: str,
+    setup: dict[str, object],
+    speed: list[Row],
+    ratios: list[float],
+    merged: list[Row],
+    memory: list[tuple[str, str, int, int]],
+) -> str:
+    """The three tables in one language: the numbers are the same, only the words change."""
+    _ = gettext_for(lang)
+    worst, best = max(ratios), min(ratios)
+    memory_table = [
+        (_(model), _(method), f"{n:,}", f"{g * n:,} B", f"{8 * n:,} B") for model, method, n, g in memory
+    ]
+    speed_header = [_("shape"), "r", _("batch"), _("passes"), "nn.Linear", "minituner", "peft", "loralib"]
+    lines = [
+        _("Measured with {versions}, {threads} threads, {machine}.").format(**setup),
+        "",
+        _("**Forward and forward+backward of one layer** (median time per call):"),
+        "",
+        *table([*speed_header, "minituner / peft"], speed),
+        "",
+        _("minituner / peft: worst {worst:.2f}, best {best:.2f} over {n} cases.").format(
+            worst=worst, best=best, n=len(ratios)
+        ),
+        "",
+        _("**Merged forward against nn.Linear** (r = 8, merged into the weight):"),
+        "",
+        *table([_("shape"), _("batch"), "nn.Linear", _("minituner merged"), _("merged / nn.Linear")], merged),
+        "",
+        _("**Memory to train**: gradient and AdamW bytes (two fp32 moments per trainable parameter):"),
+        "",
+        *table([_("model"), _("method"), _("trainable"), _("gradients"), _("AdamW states")], memory_table),
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def main() -> int:
     torch.manual_seed(0)
-    header = (
-        f"torch {torch.__version__}, peft {peft.__version__}, loralib 0.1.2, "
-        f"{torch.get_num_threads()} threads, "
-        f"{platform.machine()}, Python {platform.python_version()}"
-    )
-    speed, ratios = speed_table()
-    text = "\n".join(
-        [
-            f"Measured with {header}.",
-            "",
-            "**Forward and forward+backward of one layer** (median time per call):",
-            "",
-            *speed,
-            "",
-            f"minituner / peft: worst {max(ratios):.2f}, best {min(ratios):.2f} over {len(ratios)} cases.",
-            "",
-            "**Merged forward against nn.Linear** (r = 8, merged into the weight):",
-            "",
-            *merged_table(),
-            "",
-            "**Memory to train**: gradient and AdamW bytes (two fp32 moments per trainable parameter):",
-            "",
-            *memory_table(),
-            "",
-        ]
-    )
-    OUT.write_text(text)
-    for english, spanish in SPANISH.items():
-        text = text.replace(english, spanish)
-    OUT.with_suffix(".es.md").write_text(text)
-    print(text)
+    setup = {
+        "versions": f"torch {torch.__version__}, peft {peft.__version__}, loralib 0.1.2",
+        "threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()}, Python {platform.python_version()}",
+    }
+    speed, ratios = speed_rows()
+    measured = (speed, ratios, merged_rows(), memory_rows())
+    for lang in LANGUAGES:
+        text = render(lang, setup, *measured)
+        OUT.with_suffix(".es.md" if lang == "es" else ".md").write_text(text)
+    print(render("en", setup, *measured))
     return 0
 
 

@@ -17,7 +17,7 @@ from .model import MiniGPT
 
 BASE_FILE = "minigpt-base.safetensors"
 ADAPTER_WEIGHTS = "adapter.safetensors"
-ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_CONFIG = "minituner_config.json"  # not peft's adapter_config.json: another schema
 
 
 def read_safetensors(path: Path) -> dict[str, Tensor]:
@@ -61,7 +61,7 @@ def load_base() -> MiniGPT:
 
 
 def save_adapter(model: nn.Module, directory: str | Path) -> Path:
-    """Write adapter.safetensors (A and B only) and adapter_config.json (r, alpha, targets)."""
+    """Write adapter.safetensors (A and B only) and minituner_config.json (r, alpha, targets)."""
     layers = [m for m in model.modules() if isinstance(m, LoRALinear)]
     if not layers:
         raise ValueError("model has no LoRA adapters to save")

@@ -45,7 +45,7 @@ def pretrain(cfg: PretrainConfig = PretrainConfig(), progress: bool = True) -> M
     model = MiniGPT()
     batches = sampler([(splits.train, cfg.batch_size)], seed=cfg.seed)
     train(model, batches, cfg.steps, cfg.lr, cfg.warmup, cfg.weight_decay, progress=progress)
-    return model
+    return model.eval()
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,10 @@ def train(
     weight_decay: float = 0.0,
     progress: bool = True,
 ) -> list[float]:
-    """AdamW on the parameters that require a gradient; returns the loss of every step."""
+    """AdamW on the parameters that require a gradient; returns the loss of every step.
+
+    The model trains in train mode and is left in the mode it came in (a model in eval mode stays so).
+    """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     params = [p for p in model.parameters() if p.requires_grad]
@@ -56,6 +59,7 @@ def train(
         raise ValueError("model has no trainable parameters (every requires_grad is False)")
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, steps, warmup))
+    was_training = model.training
     model.train()
     losses = []
     bar = tqdm(range(steps), disable=not progress, desc="train", leave=False)
@@ -68,5 +72,5 @@ def train(
         losses.append(loss.item())
         if step % 50 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    model.eval()
+    model.train(was_training)
     return losses

@@ -1,32 +1,25 @@
-# Notebook 00 — LoRALinear by hand (lab/00-lora-by-hand.md).
-from build import code, md
+# %% [markdown] lang="en"
+# # Lab 00 — LoRALinear by hand
+#
+# You write LoRA yourself: a `LoRALinear` that wraps a frozen `nn.Linear`, a function that wraps every
+# Linear of Mini-GPT, the adapter's state dict, and merging. Each block ends with a **check cell**
+# that measures what the theory promises and stops with an error if it does not hold.
+#
+# Fill in the cells between `### BEGIN SOLUTION` and `### END SOLUTION`; do not edit the check cells.
+# The page of this lab is `lab/00-lora-by-hand.md`.
 
-CELLS = [
-    md(
-        """
-# Lab 00 — LoRALinear by hand
+# %% [markdown] lang="es"
+# # Laboratorio 00 — LoRALinear a mano
+#
+# Escribes LoRA tú mismo: un `LoRALinear` que envuelve un `nn.Linear` congelado, una función que
+# envuelve cada Linear de Mini-GPT, el state dict del adaptador y la fusión. Cada bloque termina con
+# una **celda de comprobación** que mide lo que promete la teoría y se detiene con un error si no se
+# cumple.
+#
+# Completa las celdas entre `### BEGIN SOLUTION` y `### END SOLUTION`; no edites las celdas de
+# comprobación. La página de este laboratorio es `lab/00-lora-by-hand.es.md`.
 
-You write LoRA yourself: a `LoRALinear` that wraps a frozen `nn.Linear`, a function that wraps every
-Linear of Mini-GPT, the adapter's state dict, and merging. Each block ends with a **check cell**
-that measures what the theory promises and stops with an error if it does not hold.
-
-Fill in the cells between `### BEGIN SOLUTION` and `### END SOLUTION`; do not edit the check cells.
-The page of this lab is `lab/00-lora-by-hand.md`.
-""",
-        """
-# Laboratorio 00 — LoRALinear a mano
-
-Escribes LoRA tú mismo: un `LoRALinear` que envuelve un `nn.Linear` congelado, una función que
-envuelve cada Linear de Mini-GPT, el state dict del adaptador y la fusión. Cada bloque termina con
-una **celda de comprobación** que mide lo que promete la teoría y se detiene con un error si no se
-cumple.
-
-Completa las celdas entre `### BEGIN SOLUTION` y `### END SOLUTION`; no edites las celdas de
-comprobación. La página de este laboratorio es `lab/00-lora-by-hand.es.md`.
-""",
-    ),
-    code(
-        """
+# %%
 import math
 
 import torch
@@ -37,24 +30,20 @@ from minituner.model import MiniGPT
 from minituner.train import make_reproducible
 
 make_reproducible()  # same numbers on every re-run on this machine
-"""
-    ),
-    md(
-        """
-## Block A — identity at init
 
-`A` (r × in) starts random (kaiming-uniform, a = √5, as `nn.Linear`), `B` (out × r) starts at
-zero, so ΔW = (α/r)·B·A = 0 and the wrapped layer computes exactly what the base computes.
-""",
-        """
-## Bloque A — identidad al inicio
+# %% [markdown] lang="en"
+# ## Block A — identity at init
+#
+# `A` (r × in) starts random (kaiming-uniform, a = √5, as `nn.Linear`), `B` (out × r) starts at
+# zero, so ΔW = (α/r)·B·A = 0 and the wrapped layer computes exactly what the base computes.
 
-`A` (r × in) empieza aleatoria (kaiming-uniform, a = √5, como `nn.Linear`), `B` (out × r) empieza
-en cero, así que ΔW = (α/r)·B·A = 0 y la capa envuelta calcula exactamente lo mismo que la base.
-""",
-    ),
-    code(
-        """
+# %% [markdown] lang="es"
+# ## Bloque A — identidad al inicio
+#
+# `A` (r × in) empieza aleatoria (kaiming-uniform, a = √5, como `nn.Linear`), `B` (out × r) empieza
+# en cero, así que ΔW = (α/r)·B·A = 0 y la capa envuelta calcula exactamente lo mismo que la base.
+
+# %%
 class LoRALinear(nn.Module):
     def __init__(self, base: nn.Linear, r: int = 8, alpha: float = 16.0, dropout: float = 0.0,
                  freeze_base: bool = True) -> None:
@@ -81,10 +70,8 @@ class LoRALinear(nn.Module):
             return y
         return y + self.scaling * F.linear(F.linear(self.dropout(x), self.lora_A), self.lora_B)
         ### END SOLUTION
-"""
-    ),
-    code(
-        """
+
+# %%
 # Check A: identity at init, and the count of theory 02
 base = nn.Linear(64, 64)
 layer = LoRALinear(base, r=8, alpha=16.0)
@@ -94,24 +81,20 @@ trainable = sum(p.numel() for p in layer.parameters() if p.requires_grad)
 print("initial output diff below 1e-6:", init_diff < 1e-6)
 print("trainable parameters of LoRALinear(Linear(64, 64), r=8):", trainable)
 assert init_diff < 1e-6 and trainable == 1024
-"""
-    ),
-    md(
-        """
-## Block B — wrap Mini-GPT, freeze the rest
 
-Replace every `nn.Linear` whose dotted name ends with a target (`q_proj`, ..., `fc2`) by a
-`LoRALinear`, and freeze everything else: only A and B may learn.
-""",
-        """
-## Bloque B — envolver Mini-GPT y congelar el resto
+# %% [markdown] lang="en"
+# ## Block B — wrap Mini-GPT, freeze the rest
+#
+# Replace every `nn.Linear` whose dotted name ends with a target (`q_proj`, ..., `fc2`) by a
+# `LoRALinear`, and freeze everything else: only A and B may learn.
 
-Sustituye cada `nn.Linear` cuyo nombre con puntos termina en un objetivo (`q_proj`, ..., `fc2`)
-por un `LoRALinear` y congela todo lo demás: solo A y B pueden aprender.
-""",
-    ),
-    code(
-        """
+# %% [markdown] lang="es"
+# ## Bloque B — envolver Mini-GPT y congelar el resto
+#
+# Sustituye cada `nn.Linear` cuyo nombre con puntos termina en un objetivo (`q_proj`, ..., `fc2`)
+# por un `LoRALinear` y congela todo lo demás: solo A y B pueden aprender.
+
+# %%
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2")
 
 
@@ -130,10 +113,8 @@ def wrap_minigpt_with_lora(model: nn.Module, r: int = 8, alpha: float = 16.0,
             setattr(model.get_submodule(parent), child, lora)
     return model
     ### END SOLUTION
-"""
-    ),
-    code(
-        """
+
+# %%
 # Check B: 2304·r trainable parameters, and gradients reach A and B only
 for r in (1, 8):
     model = wrap_minigpt_with_lora(MiniGPT(), r=r)
@@ -144,22 +125,18 @@ model(torch.randint(0, 64, (2, 10))).sum().backward()
 got_grad = sorted({name.rsplit(".", 1)[-1] for name, p in model.named_parameters() if p.grad is not None})
 print("parameters that received a gradient:", got_grad)
 assert got_grad == ["lora_A", "lora_B"]
-"""
-    ),
-    md(
-        """
-## Block C — the adapter's state dict, checked on the way in
 
-Only A and B are saved. Loading checks every key and every shape **before** it copies anything.
-""",
-        """
-## Bloque C — el state dict del adaptador, comprobado a la entrada
+# %% [markdown] lang="en"
+# ## Block C — the adapter's state dict, checked on the way in
+#
+# Only A and B are saved. Loading checks every key and every shape **before** it copies anything.
 
-Solo se guardan A y B. La carga comprueba cada clave y cada forma **antes** de copiar nada.
-""",
-    ),
-    code(
-        """
+# %% [markdown] lang="es"
+# ## Bloque C — el state dict del adaptador, comprobado a la entrada
+#
+# Solo se guardan A y B. La carga comprueba cada clave y cada forma **antes** de copiar nada.
+
+# %%
 def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     ### BEGIN SOLUTION
     return {k: v.detach().clone() for k, v in model.state_dict().items() if k.endswith((".lora_A", ".lora_B"))}
@@ -182,10 +159,8 @@ def load_lora_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> No
         for key, value in state.items():
             params[key].copy_(value)
     ### END SOLUTION
-"""
-    ),
-    code(
-        """
+
+# %%
 # Check C: a round trip gives the same outputs; a rank-4 adapter does not fit a rank-8 model
 trained = wrap_minigpt_with_lora(MiniGPT(), r=8).eval()
 with torch.no_grad():
@@ -206,24 +181,20 @@ except ValueError as err:
     refused = "q_proj.lora_A" in str(err)
 print("rank 4 into rank 8 refused with a ValueError that names the key:", refused)
 assert refused
-"""
-    ),
-    md(
-        """
-## Block D — merge for inference, and undo it
 
-`merge_()` folds ΔW into the base weight once (a `merged` flag makes a second call harmless);
-`unmerge_()` takes it out again.
-""",
-        """
-## Bloque D — fusionar para inferencia, y deshacerlo
+# %% [markdown] lang="en"
+# ## Block D — merge for inference, and undo it
+#
+# `merge_()` folds ΔW into the base weight once (a `merged` flag makes a second call harmless);
+# `unmerge_()` takes it out again.
 
-`merge_()` incorpora ΔW al peso base una sola vez (una bandera `merged` hace inofensiva una
-segunda llamada); `unmerge_()` lo vuelve a sacar.
-""",
-    ),
-    code(
-        """
+# %% [markdown] lang="es"
+# ## Bloque D — fusionar para inferencia, y deshacerlo
+#
+# `merge_()` incorpora ΔW al peso base una sola vez (una bandera `merged` hace inofensiva una
+# segunda llamada); `unmerge_()` lo vuelve a sacar.
+
+# %%
 def delta_weight(self: LoRALinear) -> torch.Tensor:
     ### BEGIN SOLUTION
     return self.scaling * (self.lora_B @ self.lora_A)
@@ -249,10 +220,8 @@ def unmerge_(self: LoRALinear) -> None:
 
 
 LoRALinear.delta_weight, LoRALinear.merge_, LoRALinear.unmerge_ = delta_weight, merge_, unmerge_
-"""
-    ),
-    code(
-        """
+
+# %%
 # Check D: merging keeps the outputs, merging twice changes nothing, unmerging restores
 layer = LoRALinear(nn.Linear(64, 256), r=8, alpha=16.0)
 with torch.no_grad():
@@ -268,25 +237,21 @@ unmerge_diff = (layer(x) - before).abs().max().item()
 print(f"post-merge diff < 1e-5: {merge_diff < 1e-5}; after a second merge: {twice_diff < 1e-5}; "
       f"after unmerge: {unmerge_diff < 1e-5}")
 assert merge_diff < 1e-5 and twice_diff < 1e-5 and unmerge_diff < 1e-5
-"""
-    ),
-    md(
-        """
-## Your implementation against the reference
 
-The same A and B in your `LoRALinear` and in `minituner.lora.LoRALinear` must give the same output.
-Write the three measured values (initial diff, merge diff, trainable count) into your notes.
-""",
-        """
-## Tu implementación frente a la de referencia
+# %% [markdown] lang="en"
+# ## Your implementation against the reference
+#
+# The same A and B in your `LoRALinear` and in `minituner.lora.LoRALinear` must give the same output.
+# Write the three measured values (initial diff, merge diff, trainable count) into your notes.
 
-Los mismos A y B en tu `LoRALinear` y en `minituner.lora.LoRALinear` deben dar la misma salida.
-Anota en tus notas los tres valores medidos (diferencia inicial, diferencia tras fusionar, número
-de parámetros entrenables).
-""",
-    ),
-    code(
-        """
+# %% [markdown] lang="es"
+# ## Tu implementación frente a la de referencia
+#
+# Los mismos A y B en tu `LoRALinear` y en `minituner.lora.LoRALinear` deben dar la misma salida.
+# Anota en tus notas los tres valores medidos (diferencia inicial, diferencia tras fusionar, número
+# de parámetros entrenables).
+
+# %%
 from minituner.lora import LoRALinear as ReferenceLoRALinear
 
 base = nn.Linear(64, 256)
@@ -298,6 +263,3 @@ with torch.no_grad():
 x = torch.randn(8, 64)
 print("max |mine - reference| below 1e-6:", (mine(x) - ref(x)).abs().max().item() < 1e-6)
 print({"initial output diff < 1e-6": init_diff < 1e-6, "merge diff < 1e-5": merge_diff < 1e-5, "trainable (64x64, r=8)": trainable})
-"""
-    ),
-]

@@ -1,72 +1,82 @@
 """Build the course notebooks from their bilingual sources and execute them.
 
-Each source (`NN_name.py` here) defines CELLS: `md(english, spanish)` and `code(source)` cells.
+Each source here (`NN_name.py`) is a notebook in jupytext's percent format: `# %%` code cells, shared by
+both languages, and `# %% [markdown] lang="en"` / `lang="es"` markdown twins (an untagged markdown cell
+goes into both). `break_NN.py` is the template of the /break notebooks, one per break of the catalogue,
+with BREAK_ID, BREAK_SLUG, BREAK_TITLE and BREAK_TITLE_ES in place of each break's own.
 The English notebook is executed top to bottom with a fresh kernel; the Spanish twin gets the very
-same code cells and outputs, and its own markdown. Run: `make notebooks` (or `python -m ...`).
+same code cells and outputs, and its own markdown. Then the exercise notebooks that new workspaces
+get are written from the references. Run: `make notebooks` (or `python build.py [names]`).
 """
 
 from __future__ import annotations
 
 import argparse
 import configparser
+import json
 import re
-import runpy
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+import jupytext
 import nbformat
 from nbclient import NotebookClient
+from nbformat import NotebookNode
 
-from minituner.grading import SANITIZE
+from minituner.course.breaks import CATALOGUE, Break
+from minituner.course.grading import SANITIZE
+from minituner.course.workspace import EXERCISES, exercise, exercise_path
+from minituner.i18n import gettext_for
 
 HERE = Path(__file__).parent
 OUT = HERE.parent.parent / "notebooks"
+EXAMPLE = HERE.parent.parent / "learners" / "example" / "phase-28" / "notebooks"
+TEMPLATE = "break_NN"
 
 
-@dataclass(frozen=True)
-class Md:
-    en: str
-    es: str
+def read(source: Path) -> dict[str, list[NotebookNode]]:
+    """Notebook name -> cells: one notebook per source, one per break for the break template."""
+    cells = jupytext.read(source, fmt="py:percent").cells
+    if source.stem != TEMPLATE:
+        return {source.stem.replace("_", "-"): cells}
+    return {f"break-{brk.id}-{brk.slug}": [fill(cell, brk) for cell in cells] for brk in CATALOGUE}
 
 
-@dataclass(frozen=True)
-class Code:
-    source: str
+def fill(cell: NotebookNode, brk: Break) -> NotebookNode:
+    """A template cell with the break's own id, slug and titles (BREAK_TITLE_ES before its prefix)."""
+    source = cell.source
+    for token, value in (
+        ("BREAK_ID", brk.id),
+        ("BREAK_SLUG", brk.slug),
+        ("BREAK_TITLE_ES", gettext_for("es")(brk.title)),
+        ("BREAK_TITLE", brk.title),
+    ):
+        source = source.replace(token, value)
+    return nbformat.from_dict({**cell, "source": source})
 
 
-def md(en: str, es: str) -> Md:
-    return Md(en.strip(), es.strip())
-
-
-def code(source: str) -> Code:
-    return Code(source.strip())
-
-
-def notebook(cells: list[Md | Code], lang: str) -> nbformat.NotebookNode:
+def notebook(cells: list[NotebookNode], lang: str) -> NotebookNode:
+    """The notebook of one language: every code cell, and the markdown tagged `lang` or untagged."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     for cell in cells:
-        if isinstance(cell, Md) or hasattr(cell, "en"):  # the sources import this file as `build`
-            nb.cells.append(nbformat.v4.new_markdown_cell(cell.en if lang == "en" else cell.es))
-        else:
-            nb.cells.append(nbformat.v4.new_code_cell(cell.source))
+        if cell.cell_type == "code":
+            nb.cells.append(nbformat.v4.new_code_cell(cell.source.strip()))
+        elif cell.cell_type == "markdown" and cell.metadata.get("lang", lang) == lang:
+            nb.cells.append(nbformat.v4.new_markdown_cell(cell.source.strip()))
     for i, c in enumerate(nb.cells):
         c["id"] = f"cell-{i:02d}"  # stable ids keep diffs small
     return nb
 
 
 def build(source: Path) -> None:
-    """A source defines CELLS (one notebook named after it) or NOTEBOOKS (name -> cells)."""
-    namespace = runpy.run_path(str(source))
-    notebooks = namespace.get("NOTEBOOKS") or {source.stem.replace("_", "-"): namespace["CELLS"]}
-    for name, cells in notebooks.items():
+    for name, cells in read(source).items():
         print(f"{name}: {execute(name, cells):.1f} s", flush=True)
 
 
-def execute(name: str, cells: list[Md | Code]) -> float:
+def execute(name: str, cells: list[NotebookNode]) -> float:
     en, es = notebook(cells, "en"), notebook(cells, "es")
     start = time.perf_counter()
     client = NotebookClient(
@@ -102,7 +112,29 @@ def main() -> int:
         sources = [p for p in sources if any(n in p.stem for n in args.names)]
     for source in sources:
         build(source)
+    write_exercises()
     return 0
+
+
+def exercises() -> dict[Path, str]:
+    """The learners' notebooks (package data), solutions made TODOs, and the worked example's copy,
+    solutions kept: each file's path and text, from the executed references."""
+    files = {}
+    for name in EXERCISES:
+        for lang in ("en", "es"):
+            reference = json.loads((OUT / exercise_path(name, lang).name).read_text())
+            files[exercise_path(name, lang)] = exercise(reference, lang)
+        files[EXAMPLE / f"{name}.ipynb"] = exercise(reference_en(name), "en", keep_solutions=True)
+    return {path: json.dumps(nb, indent=1, ensure_ascii=False) + "\n" for path, nb in files.items()}
+
+
+def reference_en(name: str) -> dict[str, object]:
+    return dict(json.loads((OUT / f"{name}.ipynb").read_text()))
+
+
+def write_exercises() -> None:
+    for path, text in exercises().items():
+        path.write_text(text)
 
 
 if __name__ == "__main__":

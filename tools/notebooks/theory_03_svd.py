@@ -1,27 +1,20 @@
-# Notebook: theory 03 experiment — the singular values of a real ΔW (theory/03-rank-and-svd.md).
-from build import code, md
+# %% [markdown] lang="en"
+# # Theory 03 — The singular values of a real ΔW
+#
+# LoRA bets that the update a fine-tune needs has low rank. Here we check the bet on Mini-GPT: fully
+# fine-tune the base on the irregular verbs, take ΔW = W_after − W_before of each Linear, and look at
+# its singular values. Then compare with a LoRA update ΔW = (α/r)·B·A, whose rank is at most r by
+# construction.
 
-CELLS = [
-    md(
-        """
-# Theory 03 — The singular values of a real ΔW
+# %% [markdown] lang="es"
+# # Teoría 03 — Los valores singulares de un ΔW real
+#
+# LoRA apuesta a que la actualización que necesita un ajuste fino tiene rango bajo. Aquí comprobamos
+# la apuesta en Mini-GPT: ajuste fino completo del modelo base con los verbos irregulares, ΔW =
+# W_después − W_antes de cada Linear, y sus valores singulares. Después comparamos con una
+# actualización LoRA ΔW = (α/r)·B·A, cuyo rango es como mucho r por construcción.
 
-LoRA bets that the update a fine-tune needs has low rank. Here we check the bet on Mini-GPT: fully
-fine-tune the base on the irregular verbs, take ΔW = W_after − W_before of each Linear, and look at
-its singular values. Then compare with a LoRA update ΔW = (α/r)·B·A, whose rank is at most r by
-construction.
-""",
-        """
-# Teoría 03 — Los valores singulares de un ΔW real
-
-LoRA apuesta a que la actualización que necesita un ajuste fino tiene rango bajo. Aquí comprobamos
-la apuesta en Mini-GPT: ajuste fino completo del modelo base con los verbos irregulares, ΔW =
-W_después − W_antes de cada Linear, y sus valores singulares. Después comparamos con una
-actualización LoRA ΔW = (α/r)·B·A, cuyo rango es como mucho r por construcción.
-""",
-    ),
-    code(
-        """
+# %%
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
@@ -40,24 +33,20 @@ after = {n: m.weight.detach() for n, m in full.model.named_modules() if isinstan
 delta = {n: after[n] - before[n] for n in before}
 print(check("full.irregular", full.irregular_accuracy))
 print(check("full.retention", full.retention))
-"""
-    ),
-    md(
-        """
-## Energy in the top r singular values
 
-By Eckart–Young–Mirsky, the best rank-r approximation of ΔW keeps the top r singular values; the
-fraction of ‖ΔW‖²_F it keeps is Σ_{i≤r} σ_i² / Σ σ_i².
-""",
-        """
-## Energía en los r valores singulares mayores
+# %% [markdown] lang="en"
+# ## Energy in the top r singular values
+#
+# By Eckart–Young–Mirsky, the best rank-r approximation of ΔW keeps the top r singular values; the
+# fraction of ‖ΔW‖²_F it keeps is Σ_{i≤r} σ_i² / Σ σ_i².
 
-Por Eckart–Young–Mirsky, la mejor aproximación de rango r de ΔW conserva los r valores singulares
-mayores; la fracción de ‖ΔW‖²_F que conserva es Σ_{i≤r} σ_i² / Σ σ_i².
-""",
-    ),
-    code(
-        """
+# %% [markdown] lang="es"
+# ## Energía en los r valores singulares mayores
+#
+# Por Eckart–Young–Mirsky, la mejor aproximación de rango r de ΔW conserva los r valores singulares
+# mayores; la fracción de ‖ΔW‖²_F que conserva es Σ_{i≤r} σ_i² / Σ σ_i².
+
+# %%
 # NBVAL_IGNORE_OUTPUT
 # Trained figures: on another CPU a layer's energy can move by a point or two (checked below).
 def energy(s, r):
@@ -69,47 +58,36 @@ singular = {}
 for name, d in delta.items():
     singular[name] = torch.linalg.svdvals(d)
     print(f"{name:<22} {tuple(d.shape)!s:>9} " + " ".join(f"{energy(singular[name], r):>6.0%}" for r in (1, 2, 4, 8, 16)))
-"""
-    ),
-    code(
-        """
+
+# %%
 for r in (1, 8):
     mean = sum(energy(s, r) for s in singular.values()) / len(singular)
     print(check(f"full.energy.r{r}", mean))
-"""
-    ),
-    code(
-        """
+
+# %%
 fig, ax = plt.subplots(figsize=(7, 4))
 for name, s in singular.items():
     ax.plot(range(1, len(s) + 1), (s / s[0]).numpy(), alpha=0.7, label=name if "blocks.0" in name else None)
 ax.set(yscale="log", xlabel="index i", ylabel="σ_i / σ_1", title="full fine-tune ΔW, each Linear")
 ax.legend(fontsize=7)
 plt.show()
-"""
-    ),
-    md(
-        """
-## A LoRA ΔW has rank at most r
 
-The same fine-tune with a rank-8 adapter: every ΔW = (α/r)·B·A has at most 8 non-zero singular
-values, whatever the shape of the layer.
-""",
-        """
-## Un ΔW de LoRA tiene rango como mucho r
+# %% [markdown] lang="en"
+# ## A LoRA ΔW has rank at most r
+#
+# The same fine-tune with a rank-8 adapter: every ΔW = (α/r)·B·A has at most 8 non-zero singular
+# values, whatever the shape of the layer.
 
-El mismo ajuste fino con un adaptador de rango 8: cada ΔW = (α/r)·B·A tiene como mucho 8 valores
-singulares distintos de cero, sea cual sea la forma de la capa.
-""",
-    ),
-    code(
-        """
+# %% [markdown] lang="es"
+# ## Un ΔW de LoRA tiene rango como mucho r
+#
+# El mismo ajuste fino con un adaptador de rango 8: cada ΔW = (α/r)·B·A tiene como mucho 8 valores
+# singulares distintos de cero, sea cual sea la forma de la capa.
+
+# %%
 lora = finetune(load_base(), FinetuneConfig(r=8), splits, progress=False)
 print(check("lora.r8.irregular", lora.irregular_accuracy))
 for name, m in lora.model.named_modules():
     if isinstance(m, LoRALinear) and name.startswith("blocks.0"):
         s = torch.linalg.svdvals(m.delta_weight().detach())
         print(f"{name:<22} numerical rank {int((s > 1e-6 * s[0]).sum()):>2} of {min(m.delta_weight().shape)}")
-"""
-    ),
-]

@@ -11,21 +11,22 @@ import pytest
 import torch
 from torch import nn
 
+from minituner.course.breaks import with_random_B
 from minituner.model import MiniGPT
 
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2")
 
 
 def wrapped(lora: ModuleType, r: int = 8, alpha: float = 16.0, dropout: float = 0.0) -> nn.Module:
-    return lora.wrap_minigpt_with_lora(MiniGPT(), r=r, alpha=alpha, target_modules=TARGETS, dropout=dropout)
+    model: nn.Module = lora.wrap_minigpt_with_lora(
+        MiniGPT(), r=r, alpha=alpha, target_modules=TARGETS, dropout=dropout
+    )
+    return model
 
 
 def randomise_B(model: nn.Module) -> None:
     """Give every adapter a non-zero update, as training would."""
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("lora_B"):
-                p.normal_(std=0.05)
+    with_random_B(model, std=0.05)
 
 
 def trainable_names(model: nn.Module) -> set[str]:
@@ -354,11 +355,11 @@ def test_loading_into_a_merged_model_is_refused(lora: ModuleType) -> None:
 
 
 def test_merge_without_safe_folds_even_non_finite_values(lora: ModuleType) -> None:
-    for merge in (lambda layer: layer.merge_(), lambda layer: layer.merge_(safe=False)):
+    for safe in (None, False):  # safe=False is the default: no check, no error
         layer = lora.LoRALinear(nn.Linear(8, 8), r=2)
         with torch.no_grad():
             layer.lora_B.fill_(float("inf"))
-        merge(layer)  # safe=False is the default: no check, no error
+        layer.merge_() if safe is None else layer.merge_(safe=safe)
         assert layer.merged and not torch.isfinite(layer.base.weight).all()
 
 

@@ -1,0 +1,430 @@
+"""/break exercises: one real LoRA bug each, as an edit of lora.py, with the symptom it shows.
+
+A break is a list of (old, new) text edits of the reference `lora.py`. `minituner break start`
+writes the broken file into the learner's workspace, notebooks and tests load it in memory with
+`broken_module`, and a break's `observe` prints its symptom on whatever `lora` module it is given.
+The reference library is only ever read.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import lora as reference
+from ..i18n import N_, _
+
+LORA_FILE = Path(reference.__file__)
+
+
+@dataclass(frozen=True)
+class Break:
+    id: str
+    slug: str
+    title: str  # English; the Spanish is in the gettext catalogue
+    edits: tuple[tuple[str, str], ...]  # (pristine text, broken text) in lora.py
+    catching_test: str  # the contract test that catches it
+    symptom: str  # a phrase of that test's failure message
+    observe: Callable[[ModuleType], list[str]]  # the symptom, measured on any lora module
+
+
+def apply(source: str, brk: Break) -> str:
+    """The broken source; every edit must match exactly once."""
+    for old, new in brk.edits:
+        if source.count(old) != 1:
+            raise ValueError(f"break {brk.id}: lora.py does not contain exactly one {old.strip()[:60]!r}")
+        source = source.replace(old, new)
+    return source
+
+
+def revert(source: str, brk: Break) -> str:
+    """The fix: every broken text back to the pristine one."""
+    for old, new in reversed(brk.edits):
+        if source.count(new) != 1:
+            raise ValueError(f"break {brk.id}: lora.py does not contain exactly one {new.strip()[:60]!r}")
+        source = source.replace(new, old)
+    return source
+
+
+def load_module(source: str, name: str) -> ModuleType:
+    """Execute a lora.py source as a module of its own (lora.py imports nothing from minituner)."""
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and typing look modules up by name
+    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+    return module
+
+
+def broken_module(break_id: str) -> ModuleType:
+    """minituner.lora with the bug of `break_id`, loaded in memory; the file on disk is untouched."""
+    return load_module(apply(LORA_FILE.read_text(), get(break_id)), f"lora_break_{break_id}")
+
+
+# --- What a learner sees: one short observation per break, on any lora module ----------------------
+
+
+def with_random_B(module: nn.Module, std: float = 0.1) -> nn.Module:
+    """Give every lora_B in `module` random values, as training would: ΔW is no longer zero."""
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.endswith("lora_B"):
+                p.normal_(std=std)
+    return module
+
+
+def _observe_rank_zero(lora: ModuleType) -> list[str]:
+    try:
+        layer = lora.LoRALinear(nn.Linear(64, 64), r=0)
+    except Exception as err:  # noqa: BLE001 - the symptom is whatever it raises
+        lines = [f"LoRALinear(Linear(64, 64), r=0) raised {type(err).__name__}: {err}"]
+    else:
+        lines = [
+            f"LoRALinear(Linear(64, 64), r=0) was built: A {tuple(layer.lora_A.shape)}, B {tuple(layer.lora_B.shape)}"
+        ]
+    A, B = nn.Parameter(torch.empty(0, 64)), nn.Parameter(torch.zeros(64, 0))
+    optimizer = torch.optim.AdamW([A, B])
+    lines.append(
+        f"a rank-0 pair A {tuple(A.shape)}, B {tuple(B.shape)}: AdamW accepted "
+        f"{len(optimizer.param_groups[0]['params'])} parameters with {A.numel() + B.numel()} elements; "
+        f"B @ A is a {tuple((B @ A).shape)} matrix of zeros (max |B @ A| = {(B @ A).abs().max().item()})"
+    )
+    return lines
+
+
+def _observe_b_random(lora: ModuleType) -> list[str]:
+    from ..checkpoint import load_base
+    from ..evaluate import accuracy
+    from ..grammar import make_splits
+
+    heldout = make_splits().heldout
+    base = load_base()
+    before = accuracy(base, heldout)
+    lora.wrap_minigpt_with_lora(base, r=8, alpha=16.0)
+    return [
+        f"held-out regular accuracy: base {before:.1%}, wrapped at step 0 (before any training) "
+        f"{accuracy(base, heldout):.1%}"
+    ]
+
+
+def _observe_scaling(lora: ModuleType) -> list[str]:
+    lines = []
+    for r in (1, 4, 16):
+        torch.manual_seed(0)
+        layer = lora.LoRALinear(nn.Linear(64, 64), r=r, alpha=16.0)
+        optimizer = torch.optim.AdamW([layer.lora_A, layer.lora_B], lr=1e-2)
+        layer(torch.randn(32, 64)).pow(2).sum().backward()
+        optimizer.step()  # Adam moves every entry of B by about lr, whatever r is
+        delta = layer.scaling * (layer.lora_B @ layer.lora_A)
+        lines.append(
+            f"r={r:>2}: scaling {layer.scaling:g}, |ΔW| after one AdamW step {delta.norm().item():.3f}"
+        )
+    return lines
+
+
+def _observe_base_not_frozen(lora: ModuleType) -> list[str]:
+    from ..model import MiniGPT
+
+    model = lora.wrap_minigpt_with_lora(MiniGPT(), r=8, alpha=16.0)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    saved = sum(t.numel() for t in lora.lora_state_dict(model).values())
+    return [
+        f"trainable parameters after wrapping at r=8: {trainable:,} of {total:,} (LoRA alone: {2304 * 8:,})",
+        f"parameters in the adapter file: {saved:,}: the other {trainable - saved:,} trained ones are never saved",
+    ]
+
+
+def _observe_dropout(lora: ModuleType) -> list[str]:
+    layer = with_random_B(lora.LoRALinear(nn.Linear(64, 64), r=8, dropout=0.5)).eval()
+    x = torch.randn(4, 64)
+    with torch.no_grad():
+        diff = (layer(x) - layer(x)).abs().max().item()
+    return [f"in eval mode, two forward passes on the same input differ by {diff:.3f}"]
+
+
+def _shift(x: float) -> str:
+    """A merge error as the pages quote it. Rounding noise differs between CPUs: nbval's sanitizer
+    hides its value and compares the bound."""
+    return f"{x:.1e} (float32 rounding, below 1e-5)" if x < 1e-5 else f"{x:.2e}"
+
+
+def _merge_shift(layer: Any, x: torch.Tensor) -> float:
+    """How far merge_() moves the layer's output on x (0 up to rounding, if merging is right)."""
+    before = layer(x)
+    layer.merge_()
+    return float((layer(x) - before).abs().max().item())
+
+
+def _observe_merge(lora: ModuleType) -> list[str]:
+    layer = with_random_B(lora.LoRALinear(nn.Linear(64, 256), r=8))
+    x = torch.randn(4, 64)
+    with torch.no_grad():
+        try:
+            shift = _merge_shift(layer, x)
+        except Exception as err:  # noqa: BLE001 - the symptom is whatever it raises
+            return [f"merge_() on a 64 -> 256 layer raised {type(err).__name__}: {err}"]
+        lines = [f"max |output after merge_() - before| = {_shift(shift)}"]
+        if not getattr(layer, "merged", False):
+            lines.append("the layer does not know it is merged: forward adds ΔW on top of the merged weight")
+    return lines
+
+
+def _observe_square_merge(lora: ModuleType) -> list[str]:
+    square = with_random_B(lora.LoRALinear(nn.Linear(64, 64), r=8))
+    x = torch.randn(4, 64)
+    with torch.no_grad():
+        diff = _merge_shift(square, x)
+    return [f"on a square 64 -> 64 layer merge_() runs, and the output moves by {_shift(diff)}"] + _observe_merge(
+        lora
+    )
+
+
+def _observe_target_typo(lora: ModuleType) -> list[str]:
+    from ..model import MiniGPT
+
+    try:
+        model = lora.wrap_minigpt_with_lora(MiniGPT(), r=8, alpha=16.0, target_modules=["q_porj"])
+    except Exception as err:  # noqa: BLE001 - the symptom is whatever it raises
+        return [f"wrap_minigpt_with_lora(target_modules=['q_porj']) raised {type(err).__name__}: {err}"]
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return [
+        f"wrap_minigpt_with_lora(target_modules=['q_porj']) returned without an error: "
+        f"{trainable} trainable parameters, {len(lora.lora_state_dict(model))} adapter tensors"
+    ]
+
+
+def _observe_not_strict(lora: ModuleType) -> list[str]:
+    from ..model import MiniGPT
+
+    trained = with_random_B(lora.wrap_minigpt_with_lora(MiniGPT(), r=8, alpha=16.0).eval())
+    renamed = {
+        "base_model.model." + k: v for k, v in lora.lora_state_dict(trained).items()
+    }  # peft-style keys
+    fresh = lora.wrap_minigpt_with_lora(MiniGPT(), r=8, alpha=16.0).eval()
+    tokens = torch.randint(1, 45, (2, 12))
+    with torch.no_grad():
+        before = fresh(tokens)
+        try:
+            lora.load_lora_state_dict(fresh, renamed)
+        except Exception as err:  # noqa: BLE001 - the symptom is whatever it raises
+            reason = str(err.args[0] if err.args else err).split(":")[0]  # the first clause, not the key list
+            return [f"loading an adapter with renamed keys raised {type(err).__name__}: {reason}"]
+        changed = (fresh(tokens) - before).abs().max().item()
+    return [f"loading an adapter with renamed keys raised nothing; max change of the outputs: {changed}"]
+
+
+def _observe_float16(lora: ModuleType) -> list[str]:
+    layer = with_random_B(lora.LoRALinear(nn.Linear(256, 64), r=8))
+    x = torch.randn(32, 256)
+    with torch.no_grad():
+        diff = _merge_shift(layer, x)
+    if diff < 1e-5:
+        return [f"max |merged - unmerged| output = {_shift(diff)}, as the contract asks"]
+    return [
+        f"max |merged - unmerged| output = {diff:.1e}, above the contract's 1e-5: "
+        f"about {-math.log10(diff):.0f} correct decimals"
+    ]
+
+
+CATALOGUE = (
+    Break(
+        "00",
+        "rank-zero",
+        N_("LoRA rank r = 0"),
+        (
+            (
+                "        if r < 1:\n"
+                '            raise ValueError(f"LoRA rank r must be >= 1, got r={r}: rank 0 has no update space")\n'
+                "        if isinstance(alpha, bool)",
+                "        if isinstance(alpha, bool)",
+            ),
+        ),
+        "test_bad_arguments_fail_at_construction",
+        "ZeroDivisionError",
+        _observe_rank_zero,
+    ),
+    Break(
+        "01",
+        "b-random",
+        N_("B initialised randomly instead of zeros"),
+        (("torch.zeros(base.out_features, r,", "torch.randn(base.out_features, r,"),),
+        "test_lora_init_identity",
+        "assert",
+        _observe_b_random,
+    ),
+    Break(
+        "02",
+        "alpha-not-over-r",
+        N_("The update scaled by α instead of α/r"),
+        (("self.scaling = self.alpha / r", "self.scaling = self.alpha"),),
+        "test_lora_forward_is_base_plus_scaled_BA",
+        "Tensor-likes are not close",
+        _observe_scaling,
+    ),
+    Break(
+        "03",
+        "base-not-frozen",
+        N_("The base model is not frozen"),
+        (
+            (
+                "        if freeze_base:\n            base.requires_grad_(False)\n\n    def forward(",
+                "\n    def forward(",
+            ),
+            ("    model.requires_grad_(False)\n    for name, linear", "    for name, linear"),
+        ),
+        "test_freeze_only_A_and_B_get_gradients",
+        "assert",
+        _observe_base_not_frozen,
+    ),
+    Break(
+        "04",
+        "dropout-in-eval",
+        N_("LoRA dropout still active in eval"),
+        (
+            (
+                "        self.dropout: nn.Module = nn.Dropout(dropout) if dropout > 0 else nn.Identity()\n",
+                "        self.p = dropout\n",
+            ),
+            ("F.linear(self.dropout(x), self.lora_A)", "F.linear(F.dropout(x, self.p), self.lora_A)"),
+        ),
+        "test_dropout_off_in_eval",
+        "Tensor-likes are not equal",
+        _observe_dropout,
+    ),
+    Break(
+        "05",
+        "merge-without-flag",
+        N_("Merge without a merged flag"),
+        (
+            (
+                "        if self.merged:\n"
+                '            warnings.warn("LoRALinear is already merged; merging again would add ΔW twice", '
+                "stacklevel=2)\n"
+                "            return\n"
+                "        merged = self.base.weight",
+                "        merged = self.base.weight",
+            ),
+            (
+                "        self.base.weight.copy_(merged)\n        self.merged = True\n",
+                "        self.base.weight.copy_(merged)\n",
+            ),
+        ),
+        "test_merge_equivalence",
+        "assert",
+        _observe_merge,
+    ),
+    Break(
+        "06",
+        "target-typo",
+        N_("A typo in target_modules silently wraps nothing"),
+        (
+            (
+                "    if unmatched:\n"
+                '        raise ValueError(f"target_modules {unmatched} match no nn.Linear; the Linears are: '
+                '{sorted(linears)}")\n'
+                "    model.requires_grad_(False)\n",
+                "    model.requires_grad_(False)\n",
+            ),
+        ),
+        "test_unknown_target_lists_the_real_names",
+        "DID NOT RAISE",
+        _observe_target_typo,
+    ),
+    Break(
+        "07",
+        "merge-transposed",
+        N_("Merge with B·A transposed"),
+        (
+            (
+                "return self.scaling * (self.lora_B @ self.lora_A)",
+                "return self.scaling * (self.lora_A.T @ self.lora_B.T)",
+            ),
+        ),
+        "test_merge_equivalence",
+        "size of tensor a (64) must match the size of tensor b (256)",
+        _observe_square_merge,
+    ),
+    Break(
+        "08",
+        "load-not-strict",
+        N_("An adapter loaded with strict=False"),
+        (
+            (
+                "    params = dict(model.named_parameters())\n"
+                "    with torch.no_grad():\n"
+                "        for key, value in state.items():\n"
+                "            params[key].copy_(value)\n",
+                "    model.load_state_dict(state, strict=False)  # load what matches, skip the rest\n",
+            ),
+            (
+                "    if missing or unexpected:\n",
+                "    if False:  # strict=False: names that do not match are not an error\n",
+            ),
+            (
+                "    for key, want in expected.items():\n        got = tuple(state[key].shape)\n",
+                "    for key, want in expected.items():\n        if key not in state:\n            continue\n"
+                "        got = tuple(state[key].shape)\n",
+            ),
+        ),
+        "test_roundtrip_missing_key_is_named",
+        "DID NOT RAISE",
+        _observe_not_strict,
+    ),
+    Break(
+        "09",
+        "merge-float16",
+        N_("Merge in float16"),
+        (
+            (
+                "        merged = self.base.weight + self.delta_weight()\n",
+                "        merged = (self.base.weight.half() + self.delta_weight().half()).to(self.base.weight.dtype)\n",
+            ),
+        ),
+        "test_merge_equivalence",
+        "assert",
+        _observe_float16,
+    ),
+)
+
+
+def get(break_id: str) -> Break:
+    for brk in CATALOGUE:
+        if brk.id == break_id:
+            return brk
+    ids = ", ".join(b.id for b in CATALOGUE)
+    raise KeyError(_("unknown break {id!r}; the breaks are: {ids}").format(id=break_id, ids=ids))
+
+
+def observe(break_id: str, lora: ModuleType) -> list[str]:
+    """The symptom lines of one break, measured on `lora` (broken or not), from a fixed seed."""
+    brk = get(break_id)
+    torch.manual_seed(0)
+    return brk.observe(lora)
+
+
+def diff(break_id: str, fix: bool = False) -> str:
+    """The break (or its fix) as a unified diff of lora.py, as the break pages show it."""
+    pristine = LORA_FILE.read_text()
+    broken = apply(pristine, get(break_id))
+    a, b = (broken, pristine) if fix else (pristine, broken)
+    lines = difflib.unified_diff(
+        a.splitlines(keepends=True),
+        b.splitlines(keepends=True),
+        "a/lora.py",
+        "b/lora.py",
+        n=1,
+    )
+    return "".join(lines)
+
+

@@ -1,0 +1,143 @@
+"""The course's commands: break, learner, contract and grade. They act on the course folder the user
+stands in (or `--course DIR`), never on the installed library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..i18n import _, check
+from . import breaks, contract, grading, workspace
+
+
+def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    brk = sub.add_parser(
+        "break", parents=[common], help=_("the /break exercises: list, start, run, check, reset")
+    )
+    actions = brk.add_subparsers(dest="action", required=True)
+    learner_help = _("your learner name (learners/NAME/)")
+    p = actions.add_parser("list", parents=[common], help=_("each break and its status for a learner"))
+    p.add_argument("--learner", help=learner_help)
+    for action, text in (
+        ("start", _("write your prediction, then get the broken lora.py in your workspace")),
+        ("run", _("run the observation on your broken copy: print the symptom")),
+        ("check", _("run the contract tests on your copy: do they pass again?")),
+        ("reset", _("put the broken lora.py back (your edited copy is kept beside it)")),
+    ):
+        p = actions.add_parser(action, parents=[common], help=text)
+        p.add_argument("id", help=_("break id, e.g. 00"))
+        p.add_argument("--learner", required=True, help=learner_help)
+    learner = sub.add_parser("learner", parents=[common], help=_("learner workspaces: new"))
+    p = learner.add_subparsers(dest="action", required=True).add_parser(
+        "new",
+        parents=[common],
+        help=_("create learners/NAME/phase-28 in the language of --lang (never overwrites)"),
+    )
+    p.add_argument("name", help=learner_help)
+    p = sub.add_parser("contract", parents=[common], help=_("run the contract tests of lab 00 on a lora.py"))
+    p.add_argument("file", type=Path, help=_("the lora.py to check, e.g. lab/lora.py"))
+    p.add_argument("-k", dest="select", help=_("only the tests matching this pytest -k expression"))
+    p = sub.add_parser(
+        "grade", parents=[common], help=_("grade every workspace under a folder and write a gradebook")
+    )
+    p.add_argument("folder", nargs="?", type=Path, help=_("the folder of the workspaces (default: learners)"))
+    p.add_argument("--jobs", type=positive_int, default=2, help=_("learners graded at once"))
+    p.add_argument("--timeout", type=positive_float, default=300.0, help=_("seconds allowed per learner"))
+    p.add_argument(
+        "--cell-timeout", type=positive_float, default=60.0, help=_("seconds allowed per notebook cell")
+    )
+    p.add_argument("--all", action="store_true", help=_("grade every workspace again, changed or not"))
+
+
+def positive_int(text: str) -> int:
+    return int(_positive(text, int, _("an integer >= 1")))
+
+
+def positive_float(text: str) -> float:
+    return _positive(text, float, _("a number > 0"))
+
+
+def _positive(text: str, kind: type[int] | type[float], expected: str) -> float:
+    """An argparse type: `text` as a number of `kind` above 0, or an error naming the value."""
+    try:
+        value = kind(text)
+    except ValueError:
+        message = _("expected {expected}, got {value!r}").format(expected=expected, value=text)
+        raise argparse.ArgumentTypeError(message) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(
+            _("expected {expected}, got {value}").format(expected=expected, value=text)
+        )
+    return value
+
+
+def course_folder(args: argparse.Namespace) -> Path:
+    folder: Path | None = getattr(args, "course", None)
+    if folder is None:
+        return workspace.find_course()
+    if not folder.is_dir():
+        raise FileNotFoundError(_("--course {path}: no such folder").format(path=folder))
+    return folder.resolve()
+
+
+def run(args: argparse.Namespace, lang: str) -> int:
+    """One course command; returns the exit code."""
+    if args.command == "contract":
+        result = contract.check(args.file, args.select)
+        print(_("contract on {path}: {result}").format(path=args.file, result=result))
+        return 0 if result == _("pass") else 1
+    course = course_folder(args)
+    if args.command == "grade":
+        path, n, ok = grading.grade(
+            args.folder or course / "learners", args.jobs, args.timeout, args.cell_timeout, args.all, lang
+        )
+        print(
+            _("graded {n} workspaces, {ok} with every item passing; gradebook: {path}").format(
+                n=n, ok=ok, path=path
+            )
+        )
+        return 0
+    if args.command == "learner":
+        home = workspace.new(workspace.Learner(course, args.name), check(lang))
+        print(_("created {path}; next: read its README.md").format(path=home))
+        return 0
+    if args.action == "list":
+        learner = workspace.Learner(course, args.learner) if args.learner else None
+        states = workspace.status(learner) if learner else {b.id: "not started" for b in breaks.CATALOGUE}
+        for brk in breaks.CATALOGUE:
+            print(f"{brk.id}  {_(brk.title):<58} {_(states[brk.id])}")
+        return 0
+    learner, brk = workspace.Learner(course, args.learner), breaks.get(args.id)
+    if args.action == "start":
+        ready, path = workspace.start_break(learner, brk)
+        if not ready:
+            print(
+                _("write your prediction under '## Break {id}' in {path}, then run this again").format(
+                    id=brk.id, path=path
+                ),
+                file=sys.stderr,
+            )
+            return 1
+        print(
+            _(
+                "break {id}: your broken copy is {path}; now `minituner break run {id} --learner {name}`"
+            ).format(id=brk.id, path=path, name=learner.name)
+        )
+    elif args.action == "run":
+        for line in workspace.run_break(learner, brk):
+            print(line)
+    elif args.action == "check":
+        result = workspace.check_break(learner, brk)
+        print(_("break {id}: the contract tests: {result}").format(id=brk.id, result=result))
+        return 0 if result == _("pass") else 1
+    elif args.action == "reset":
+        kept = workspace.reset_break(learner, brk)
+        print(
+            _("break {id} reset: {path} is the broken file again").format(
+                id=brk.id, path=learner.break_file(brk)
+            )
+        )
+        if kept is not None:
+            print(_("your edits of lora.py are kept in {path}").format(path=kept))
+    return 0

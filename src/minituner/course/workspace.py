@@ -1,0 +1,266 @@
+"""The course's state on disk: the course folder, learner workspaces, and breaks in a learner's copy.
+
+A course folder is where the user works: the current folder or one of its parents holding
+`learners/` or `mkdocs.yml` (or the folder given with `--course`). Each learner has
+`learners/NAME/phase-28/` with exercise notebooks, a `lab/lora.py` to write, notes, and one folder
+per started break (`breaks/NN/lora.py`, the broken file to fix). Nothing here ever overwrites what a
+learner wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..i18n import N_, _, gettext_for
+from . import breaks, contract
+from .breaks import Break
+
+MARKERS = ("learners", "mkdocs.yml")
+PHASE = "phase-28"
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+EXERCISES = ["00-lora-by-hand"]  # the notebooks with TODO cells
+EXERCISE_DIR = Path(str(resources.files("minituner.course") / "exercises"))
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?", re.S | re.M)
+COMMENT = re.compile(r"<!--.*?-->", re.S)
+STATES = (N_("not started"), N_("predicted"), N_("broken"), N_("fixed"))  # of a break, for a learner
+
+
+def find_course(start: Path | None = None) -> Path:
+    """The course folder: `start` (default: the current folder) or the nearest parent with a marker."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if any((folder / marker).exists() for marker in MARKERS):
+            return folder
+    raise FileNotFoundError(
+        _(
+            "{here} is not in a course folder (no learners/ or mkdocs.yml in it or above it); "
+            "cd into one, or pass --course DIR"
+        ).format(here=here)
+    )
+
+
+@dataclass(frozen=True)
+class Learner:
+    """One learner's workspace: learners/NAME/phase-28 under a course folder."""
+
+    course: Path
+    name: str
+
+    def __post_init__(self) -> None:
+        if not NAME.fullmatch(self.name):
+            raise ValueError(
+                _("learner name {name!r}: use 1-32 lowercase letters, digits, '-' or '_'").format(
+                    name=self.name
+                )
+            )
+
+    @property
+    def home(self) -> Path:
+        return self.course / "learners" / self.name / PHASE
+
+    @property
+    def notes(self) -> Path:
+        return self.home / "notes" / "breaks.md"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "notes" / "breaks-log.jsonl"
+
+    def break_file(self, brk: Break) -> Path:
+        return self.home / "breaks" / brk.id / "lora.py"
+
+
+# --- A new workspace -----------------------------------------------------------------------------
+
+
+def is_check(cell: dict[str, Any]) -> bool:
+    source = "".join(cell["source"]).lstrip().removeprefix(CHECK_MARK).lstrip()
+    return cell["cell_type"] == "code" and source.startswith("# Check")
+
+
+def exercise(reference: dict[str, Any], lang: str, keep_solutions: bool = False) -> dict[str, Any]:
+    """A learner's copy of a reference notebook: every solution a TODO (kept only for the worked
+    example), check cells marked for nbval with their reference outputs, every other output cleared."""
+    _ = gettext_for(lang)  # noqa: F811 - the notebook's language, not the messages'
+    todo = _("TODO: write this part")
+    nb: dict[str, Any] = json.loads(json.dumps(reference))
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        if is_check(cell):
+            cell["source"] = source if source.startswith(CHECK_MARK) else f"{CHECK_MARK}\n{source}"
+            continue
+        if not keep_solutions:
+            source = SOLUTION.sub(lambda m: f'{m.group(1)}raise NotImplementedError("{todo}")\n', source)
+        cell["source"], cell["outputs"], cell["execution_count"] = source, [], None
+    return nb
+
+
+def exercise_path(name: str, lang: str) -> Path:
+    """The exercise notebook a new workspace gets (package data, built by `make notebooks`)."""
+    return EXERCISE_DIR / (f"{name}.es.ipynb" if lang == "es" else f"{name}.ipynb")
+
+
+def new(learner: Learner, lang: str = "en") -> Path:
+    """Create the learner's workspace in `lang`; an existing one is never touched."""
+    home = learner.home
+    if home.parent.exists():
+        raise FileExistsError(_("{path} already exists; nothing was changed").format(path=home.parent))
+    (home / "notebooks").mkdir(parents=True)
+    for nb in EXERCISES:
+        shutil.copyfile(exercise_path(nb, lang), home / "notebooks" / f"{nb}.ipynb")
+    for relative, text in starting_files(learner.name, lang).items():
+        (home / relative).parent.mkdir(parents=True, exist_ok=True)
+        (home / relative).write_text(text)
+    return home
+
+
+def starting_files(name: str, lang: str) -> dict[str, str]:
+    """The text files of a new workspace, in the workspace's language."""
+    _ = gettext_for(lang)  # noqa: F811 - the workspace's language, not the messages'
+    prompt = _("<!-- Write your prediction here, before you run the break. -->")
+    sections = "".join(f"\n## Break {b.id} — {_(b.title)}\n\n{prompt}\n" for b in breaks.CATALOGUE)
+    skeleton = Path(__file__).with_name("lora_skeleton.py").read_text()
+    return {
+        "README.md": _(
+            """# {name}: your phase-28 workspace
+
+1. Read lab 00 on the course site, then fill in the TODO cells of
+   `notebooks/00-lora-by-hand.ipynb` in JupyterLab. Do not edit the `# Check` cells.
+2. Write the same code in `lab/lora.py` and run the contract on it:
+   `minituner contract lab/lora.py`
+3. Record your measured values in `notes/notes.md`.
+4. For each /break: `minituner break start ID --learner {name}` asks for your prediction in
+   `notes/breaks.md` first, then gives you a broken copy of lora.py in `breaks/ID/` to fix.
+"""
+        ).format(name=name),
+        "lab/lora.py": skeleton.replace("TODO", _("TODO: write this part")),
+        "notes/notes.md": _(
+            "# Lab 00 — measured values\n\n- initial output diff:\n- post-merge diff:\n"
+            "- trainable parameters of Linear(64, 64) at r=8:\n"
+        ),
+        "notes/breaks.md": _("# Break predictions\n") + sections,
+    }
+
+
+# --- Predictions and the break log ---------------------------------------------------------------
+
+
+def predictions(path: Path) -> dict[str, str]:
+    """The text under each '## Break NN' heading of a notes file, HTML comments removed."""
+    sections: dict[str, str] = {}
+    current = None
+    for line in COMMENT.sub("", path.read_text()).splitlines():
+        heading = re.match(r"## Break (\d\d)\b", line)
+        if heading:
+            current = heading.group(1)
+            if current in sections:
+                raise ValueError(
+                    _("{path}: cannot parse it, '## Break {id}' appears twice").format(path=path, id=current)
+                )
+            sections[current] = ""
+        elif line.startswith("## "):
+            current = None
+        elif current is not None:
+            sections[current] += line + "\n"
+    return {k: v.strip() for k, v in sections.items()}
+
+
+def log(learner: Learner, brk: Break, event: str) -> None:
+    """Append to the learner's break log (the grader checks that a prediction came first)."""
+    entry = {"break": brk.id, "event": event, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    with learner.log_file.open("a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+def events(learner: Learner) -> list[dict[str, str]]:
+    path = learner.log_file
+    return (
+        [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    )
+
+
+# --- A break in the learner's own copy ------------------------------------------------------------
+
+
+def start_break(learner: Learner, brk: Break) -> tuple[bool, Path]:
+    """(True, the broken lora.py to fix) once a prediction is written under '## Break NN';
+    else (False, the notes file, with the section added if it was missing). Never rewrites a file."""
+    notes = learner.notes
+    notes.parent.mkdir(parents=True, exist_ok=True)
+    if not notes.exists():
+        notes.write_text(_("# Break predictions\n"))
+    if brk.id not in predictions(notes):
+        prompt = _("<!-- Write your prediction here, before you run the break. -->")
+        with notes.open("a") as f:
+            f.write(f"\n## Break {brk.id} — {_(brk.title)}\n\n{prompt}\n")
+    if not predictions(notes).get(brk.id):
+        return False, notes
+    broken = learner.break_file(brk)
+    if not broken.exists():
+        log(learner, brk, "predicted")
+        broken.parent.mkdir(parents=True, exist_ok=True)
+        broken.write_text(breaks.apply(breaks.LORA_FILE.read_text(), brk))
+        log(learner, brk, "applied")
+    return True, broken
+
+
+def started(learner: Learner, brk: Break) -> Path:
+    path = learner.break_file(brk)
+    if not path.exists():
+        raise FileNotFoundError(
+            _(
+                "break {id} is not started for {name}; run `minituner break start {id} --learner {name}`"
+            ).format(id=brk.id, name=learner.name)
+        )
+    return path
+
+
+def run_break(learner: Learner, brk: Break) -> list[str]:
+    """The break's observation on the learner's copy: the symptom, or the reference's output once fixed."""
+    path = started(learner, brk)
+    return breaks.observe(brk.id, breaks.load_module(path.read_text(), f"lora_{learner.name}_{brk.id}"))
+
+
+def check_break(learner: Learner, brk: Break) -> str:
+    """The contract on the learner's copy; a pass is logged as the break fixed."""
+    path = started(learner, brk)
+    result = contract.check(path)
+    if result == _("pass"):
+        log(learner, brk, "fixed")
+    return result
+
+
+def reset_break(learner: Learner, brk: Break) -> Path | None:
+    """Put the broken lora.py back; the learner's edited copy is kept beside it (its path returned)."""
+    path = started(learner, brk)
+    broken = breaks.apply(breaks.LORA_FILE.read_text(), brk)
+    kept = None
+    if path.read_text() != broken:
+        kept = path.with_name(f"lora-{time.strftime('%Y%m%d-%H%M%S')}.py")
+        shutil.copyfile(path, kept)
+    path.write_text(broken)
+    return kept
+
+
+def status(learner: Learner) -> dict[str, str]:
+    """not started / predicted / broken / fixed, per break (English keys; the CLI translates them)."""
+    result = {b.id: "not started" for b in breaks.CATALOGUE}
+    if learner.notes.exists():
+        result.update({k: "predicted" for k, v in predictions(learner.notes).items() if v and k in result})
+    for brk in breaks.CATALOGUE:
+        if learner.break_file(brk).exists():
+            result[brk.id] = "broken"
+    for entry in events(learner):
+        if entry["event"] == "fixed" and entry["break"] in result:
+            result[entry["break"]] = "fixed"
+    return result
