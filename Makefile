@@ -8,7 +8,7 @@ NOTEBOOKS := $(filter-out %.es.ipynb,$(wildcard notebooks/*.ipynb))
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: site test lab notebooks chromium bench clean mutation messages
+.PHONY: site test lab notebooks chromium bench bench-grading clean mutation messages
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,9 @@ chromium:
 notebooks: $(STAMP)  ## rebuild and execute the notebooks from tools/notebooks (EN + ES)
 	cd tools/notebooks && OMP_NUM_THREADS=1 ../../$(BIN)/python build.py
 
-lab: $(STAMP)  ## JupyterLab on the notebooks
-	$(BIN)/jupyter lab --ip 127.0.0.1 notebooks/
+# JupyterLab refuses to run as root unless told; a root container (a CI machine, a Docker image) is one.
+lab: $(STAMP)  ## JupyterLab on 127.0.0.1, on the course folder (learners' workspaces and notebooks)
+	$(BIN)/jupyter lab --ip 127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) .
 
 clean:
 	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache mutants .mutmut.log
@@ -44,6 +45,9 @@ mutation: $(STAMP)  ## mutation testing of lora.py against the contract: the sco
 	rm -rf mutants
 	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2 > .mutmut.log 2>&1 || { cat .mutmut.log; exit 1; }
 	$(BIN)/python tools/mutation.py
+
+bench-grading: $(STAMP)  ## time grading: per workspace, a class of 30 projected, an unchanged re-run
+	OMP_NUM_THREADS=1 $(BIN)/python tools/bench_grading.py 4
 
 bench: $(STAMP)  ## benchmark LoRALinear against peft, loralib and nn.Linear (prints, writes tools/benchmark-results.md)
 	$(BIN)/python tools/bench.py

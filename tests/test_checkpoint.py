@@ -151,3 +151,15 @@ def test_loading_into_merged_layers_is_refused() -> None:
     model.get_submodule("blocks.0.attn.q_proj").merge_()
     with pytest.raises(ValueError, match=r"unmerge_\(\).*blocks\.0\.attn\.q_proj"):
         load_lora_state_dict(model, state)
+
+
+def test_the_shipped_adapter_is_the_recipe_at_rank_8() -> None:
+    """Labs 03 and 04 load it instead of training: it must be what `minituner finetune --r 8` gives."""
+    from minituner.checkpoint import shipped_adapter
+    from minituner.figures import FIGURES
+
+    model = load_adapter(load_base(), shipped_adapter()).eval()
+    splits = make_splits()
+    assert FIGURES["lora.r8.irregular"].holds(accuracy(model, splits.irregular))
+    assert FIGURES["lora.r8.retention"].holds(accuracy(model, splits.heldout))
+    assert json.loads((shipped_adapter() / "minituner_config.json").read_text())["r"] == 8

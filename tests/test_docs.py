@@ -12,6 +12,7 @@ from torch import nn
 
 from minituner import lora as reference
 from minituner.course import breaks
+from minituner.course.workspace import EXERCISES
 from minituner.figures import FIGURES
 from minituner.grammar import IRREGULAR, REAL_REGULAR, make_splits
 from minituner.lora import lora_parameter_count, wrap_minigpt_with_lora
@@ -256,3 +257,12 @@ def test_trained_figures_on_the_pages_are_the_recorded_ones_with_their_tolerance
         for line in prose(path.read_text()).splitlines():
             loose = [n for n in NUMBER.findall(line) if n in bare and "±" not in line]
             assert not loose, f"{path.name}: a trained figure without its tolerance: {line.strip()}"
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_a_lab_links_its_workbook_and_only_the_solution_links_the_reference(name: str) -> None:
+    for suffix in (".md", ".es.md"):
+        lab, solution = ((ROOT / f"{kind}/{name}{suffix}").read_text() for kind in ("lab", "solutions"))
+        assert f"](../exercises/{name}.ipynb)" in lab and f"../notebooks/{name}.ipynb" not in lab, name
+        assert f"](../notebooks/{name}.ipynb)" in solution and "../exercises/" not in solution, name
+    assert (ROOT / "docs" / "exercises" / f"{name}.ipynb").is_file()  # the site renders the learner's copy

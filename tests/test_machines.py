@@ -31,8 +31,8 @@ def run_notebooks(env: dict[str, str]) -> None:
     assert done.returncode == 0, done.stdout[-4000:]
 
 
-def grade_example(env: dict[str, str]) -> dict[str, str]:
-    cmd = [sys.executable, "-m", "minituner.course.grading", str(EXAMPLE), "60"]
+def grade_example(env: dict[str, str], cache: Path) -> dict[str, str]:
+    cmd = [sys.executable, "-m", "minituner.course.grading", str(EXAMPLE), "60", str(cache)]
     done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip(), done.stderr[-4000:]
     row: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -46,8 +46,8 @@ class TestThreeThreads:
     def test_stored_outputs_hold(self) -> None:
         run_notebooks(self.env)
 
-    def test_example_grades_pass(self) -> None:
-        assert set(grade_example(self.env).values()) == {"pass"}
+    def test_example_grades_pass(self, tmp_path: Path) -> None:
+        assert set(grade_example(self.env, tmp_path).values()) == {"pass"}
 
 
 @pytest.mark.slow
@@ -57,5 +57,5 @@ class TestScalarKernels:
     def test_stored_outputs_hold(self) -> None:
         run_notebooks(self.env)
 
-    def test_example_grades_pass(self) -> None:
-        assert set(grade_example(self.env).values()) == {"pass"}
+    def test_example_grades_pass(self, tmp_path: Path) -> None:
+        assert set(grade_example(self.env, tmp_path).values()) == {"pass"}

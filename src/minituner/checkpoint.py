@@ -16,6 +16,7 @@ from .lora import LoRALinear, load_lora_state_dict, lora_state_dict, wrap_minigp
 from .model import MiniGPT
 
 BASE_FILE = "minigpt-base.safetensors"
+SHIPPED_ADAPTER = "irregular-r8"  # `minituner finetune --r 8 --save`: the course's rank-8 adapter
 ADAPTER_WEIGHTS = "adapter.safetensors"
 ADAPTER_CONFIG = "minituner_config.json"  # not peft's adapter_config.json: another schema
 
@@ -53,6 +54,11 @@ def load_model(path: str | Path) -> MiniGPT:
 
 def base_path() -> Path:
     return Path(str(resources.files("minituner") / BASE_FILE))
+
+
+def shipped_adapter() -> Path:
+    """The rank-8 adapter of the course recipe, trained on the 120 irregular cells (labs 03 and 04)."""
+    return Path(str(resources.files("minituner") / SHIPPED_ADAPTER))
 
 
 def load_base() -> MiniGPT:

@@ -12,7 +12,7 @@ from torch import nn
 
 from .evaluate import accuracy
 from .grammar import Example, Splits, encode_batch, make_splits
-from .lora import count_parameters, wrap_minigpt_with_lora
+from .lora import DEFAULT_TARGETS, count_parameters, wrap_minigpt_with_lora
 from .model import MiniGPT
 from .train import Batch, train
 
@@ -52,6 +52,7 @@ def pretrain(cfg: PretrainConfig = PretrainConfig(), progress: bool = True) -> M
 class FinetuneConfig:
     r: int | None = 8  # None: full fine-tuning, every parameter trains
     alpha: float = 16.0
+    target_modules: tuple[str, ...] = DEFAULT_TARGETS  # the Linears LoRA adapts (all 12 by default)
     steps: int = 200
     lr: float | None = None  # None: 1e-2 for LoRA, 3e-3 for full fine-tuning (each the best we found)
     irregular_per_batch: int = 32
@@ -77,7 +78,7 @@ def finetune(
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)
     if cfg.r is not None:
-        wrap_minigpt_with_lora(base, r=cfg.r, alpha=cfg.alpha)
+        wrap_minigpt_with_lora(base, r=cfg.r, alpha=cfg.alpha, target_modules=cfg.target_modules)
     pools = [(splits.irregular, cfg.irregular_per_batch), (splits.train, cfg.replay_per_batch)]
     lr = cfg.lr if cfg.lr is not None else (1e-2 if cfg.r is not None else 3e-3)
     losses = train(base, sampler(pools, cfg.seed), cfg.steps, lr, progress=progress)

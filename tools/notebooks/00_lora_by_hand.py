@@ -94,6 +94,26 @@ assert init_diff < 1e-6 and trainable == 1024
 # Sustituye cada `nn.Linear` cuyo nombre con puntos termina en un objetivo (`q_proj`, ..., `fc2`)
 # por un `LoRALinear` y congela todo lo demás: solo A y B pueden aprender.
 
+# %% [markdown] lang="en"
+# <!-- prediction: 00.trainable -->
+# **Your prediction.** After wrapping Mini-GPT's 12 Linears at r = 8, how many parameters are
+# trainable, out of how many in all? Which parameters receive a gradient?
+#
+# <!-- BEGIN ANSWER -->
+# A common prediction: about 1% of the model, as in the LLaMA figures, with the embedding and the
+# LayerNorms still learning.
+# <!-- END ANSWER -->
+
+# %% [markdown] lang="es"
+# <!-- prediction: 00.trainable -->
+# **Tu predicción.** Tras envolver las 12 Linear de Mini-GPT con r = 8, ¿cuántos parámetros son
+# entrenables, de cuántos en total? ¿Qué parámetros reciben gradiente?
+#
+# <!-- BEGIN ANSWER -->
+# Una predicción habitual: alrededor del 1 % del modelo, como en las cifras de LLaMA, con el
+# embedding y las LayerNorm todavía aprendiendo.
+# <!-- END ANSWER -->
+
 # %%
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2")
 
@@ -193,6 +213,26 @@ assert refused
 #
 # `merge_()` incorpora ΔW al peso base una sola vez (una bandera `merged` hace inofensiva una
 # segunda llamada); `unmerge_()` lo vuelve a sacar.
+
+# %% [markdown] lang="en"
+# <!-- prediction: 00.merge -->
+# **Your prediction.** After `merge_()`, do the layer's outputs stay the same bit for bit? And what
+# would a second `merge_()` do to them without the `merged` flag?
+#
+# <!-- BEGIN ANSWER -->
+# A common prediction: bit for bit the same, since W + ΔW is the same sum; a second merge changes
+# nothing either.
+# <!-- END ANSWER -->
+
+# %% [markdown] lang="es"
+# <!-- prediction: 00.merge -->
+# **Tu predicción.** Tras `merge_()`, ¿las salidas de la capa siguen idénticas bit a bit? ¿Y qué les
+# haría un segundo `merge_()` sin la bandera `merged`?
+#
+# <!-- BEGIN ANSWER -->
+# Una predicción habitual: idénticas bit a bit, porque W + ΔW es la misma suma; un segundo merge
+# tampoco cambia nada.
+# <!-- END ANSWER -->
 
 # %%
 def delta_weight(self: LoRALinear) -> torch.Tensor:

@@ -2,29 +2,30 @@
 # # Lab 02 — LoRA fine-tune and the rank sweep
 #
 # The grammar tutor end to end. The base model learned the regular rules from regular verbs only;
-# here we measure how it gets the 8 irregular verbs wrong, then fine-tune it with LoRA at every rank
-# r ∈ {1, 2, 4, 8, 16, 32} and with full fine-tuning, and compare: irregular accuracy, retention of
-# the rules on held-out regular verbs, trainable parameters and wall time.
+# here you measure how it gets the 8 irregular verbs wrong, write the training step yourself and run
+# the course's recipe with it, compare two ranks, and design an experiment of your own: at a fixed
+# budget of trainable parameters, which matrices should LoRA adapt? Each measurement is preceded by a
+# prediction cell: write yours before you run the cell after it.
 
 # %% [markdown] lang="es"
 # # Laboratorio 02 — Ajuste fino con LoRA y el barrido de rangos
 #
 # El tutor de gramática de principio a fin. El modelo base aprendió las reglas regulares solo con
-# verbos regulares; aquí medimos cómo se equivoca con los 8 verbos irregulares, después lo ajustamos
-# con LoRA en cada rango r ∈ {1, 2, 4, 8, 16, 32} y con ajuste fino completo, y comparamos: exactitud
-# irregular, retención de las reglas en verbos regulares reservados, parámetros entrenables y tiempo
-# real.
+# verbos regulares; aquí mides cómo se equivoca con los 8 verbos irregulares, escribes tú el paso de
+# entrenamiento y ejecutas con él la receta del curso, comparas dos rangos y diseñas un experimento
+# propio: con un presupuesto fijo de parámetros entrenables, ¿qué matrices debe adaptar LoRA? Antes
+# de cada medición hay una celda de predicción: escribe la tuya antes de ejecutar la celda siguiente.
 
 # %%
 import matplotlib.pyplot as plt
 import torch
 
-from minituner import load_base
+from minituner import figures, load_base, wrap_minigpt_with_lora
+from minituner.course.checks import check
 from minituner.evaluate import accuracy, accuracy_by_tense, predict
-from minituner.figures import check
 from minituner.grammar import conjugate_regular, make_splits
-from minituner.recipes import FinetuneConfig, finetune
-from minituner.train import make_reproducible
+from minituner.recipes import FinetuneConfig, finetune, sampler
+from minituner.train import lm_loss, make_reproducible, warmup_cosine
 
 make_reproducible()  # same numbers on every re-run on this machine
 splits = make_splits()
@@ -35,32 +36,239 @@ print(f"{len(splits.train):,} training cells, {len(splits.heldout):,} held-out r
 # %% [markdown] lang="en"
 # ## The base model: it knows the rules, so it over-regularises
 #
-# Seed 000 predicted a base accuracy of "~60-70%" on the irregular verbs. Measure it.
+# <!-- prediction: 02.base -->
+# **Your prediction.** What fraction of the 120 irregular cells does the base model get right, and
+# what do its wrong answers look like?
+#
+# <!-- BEGIN ANSWER -->
+# A common prediction: 60-70%, since most forms of an irregular verb still follow the rule.
+# <!-- END ANSWER -->
 
 # %% [markdown] lang="es"
 # ## El modelo base: conoce las reglas, así que sobrerregulariza
 #
-# La semilla 000 predecía una exactitud base de "~60-70%" en los verbos irregulares. Mídela.
+# <!-- prediction: 02.base -->
+# **Tu predicción.** ¿Qué fracción de las 120 celdas irregulares acierta el modelo base, y cómo son
+# sus respuestas equivocadas?
+#
+# <!-- BEGIN ANSWER -->
+# Una predicción habitual: un 60-70 %, porque la mayoría de las formas de un verbo irregular siguen
+# la regla.
+# <!-- END ANSWER -->
 
 # %%
 answers = predict(base, splits.irregular)
 wrong = [(a, e) for a, e in zip(answers, splits.irregular, strict=True) if a != e.answer]
 regularised = [(a, e) for a, e in wrong if a == conjugate_regular(e.verb, e.tense, e.person)]
-print(check("base.heldout", accuracy(base, splits.heldout)))
-print(check("base.irregular", 1 - len(wrong) / len(answers)), f"({len(answers) - len(wrong)} of 120 cells)")
+print(figures.check("base.heldout", accuracy(base, splits.heldout)))
+print(figures.check("base.irregular", 1 - len(wrong) / len(answers)), f"({len(answers) - len(wrong)} of 120 cells)")
 print(f"wrong answers that are the regular rule applied: {len(regularised)} of {len(wrong)}")
 for a, e in regularised[::6]:
     print(f"  {e.prompt:<10} *{a:<10} (correct: {e.answer})")
 
 # %% [markdown] lang="en"
+# ## Exercise 02.step — one training step
+#
+# Write `train_step(model, optimizer, batch)`: the language-model loss of the batch
+# (`lm_loss(model, batch)`), gradients cleared, backward, one optimizer step; return the loss as a
+# Python float. The optimizer holds only the adapter's A and B, so only they move; the frozen base
+# must not change. The check runs your step twice against the library's and compares where the
+# adapter ends up (a forgotten `zero_grad` shows in the second step).
+
+# %% [markdown] lang="es"
+# ## Ejercicio 02.step — un paso de entrenamiento
+#
+# Escribe `train_step(model, optimizer, batch)`: la pérdida de modelo de lenguaje del lote
+# (`lm_loss(model, batch)`), los gradientes a cero, backward y un paso del optimizador; devuelve la
+# pérdida como un float de Python. El optimizador solo contiene A y B del adaptador, así que solo
+# ellos se mueven; la base congelada no debe cambiar. La comprobación ejecuta tu paso dos veces
+# frente al de la biblioteca y compara dónde acaba el adaptador (un `zero_grad` olvidado se nota en
+# el segundo paso).
+
+# %%
+def train_step(model, optimizer, batch):
+    """One optimizer step on `batch`; returns its loss as a float."""
+    ### BEGIN SOLUTION
+    loss = lm_loss(model, batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+    ### END SOLUTION
+
+
+# %%
+# Check 02.step: your step against the library's, two steps on a small adapter
+check("02.step", train_step)
+
+# %% [markdown] lang="en"
+# ## Your step, 200 times: the course's recipe by hand
+#
+# The recipe (`FinetuneConfig`): rank 8, α = 16 on all 12 Linears, AdamW at 1e-2 (no weight decay) with a cosine
+# schedule, 200 steps, and each batch mixes 32 irregular cells with 32 replayed regular training
+# examples, so the adapter learns the exceptions without unlearning the rules. The loop below is
+# that recipe with your `train_step`; it lands where the library's `finetune` lands.
+
+# %% [markdown] lang="es"
+# ## Tu paso, 200 veces: la receta del curso a mano
+#
+# La receta (`FinetuneConfig`): rango 8, α = 16 en las 12 Linear, AdamW a 1e-2 (sin decaimiento de pesos) con un calendario
+# coseno, 200 pasos, y cada lote mezcla 32 celdas irregulares con 32 ejemplos regulares de
+# entrenamiento repetidos, para que el adaptador aprenda las excepciones sin desaprender las reglas.
+# El bucle de abajo es esa receta con tu `train_step`; llega adonde llega `finetune` de la biblioteca.
+
+# %%
+tuned = load_base()
+torch.manual_seed(0)
+wrap_minigpt_with_lora(tuned, r=8, alpha=16.0)
+optimizer = torch.optim.AdamW([p for p in tuned.parameters() if p.requires_grad], lr=1e-2, weight_decay=0.0)
+schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, 200, 0))
+next_batch = sampler([(splits.irregular, 32), (splits.train, 32)], seed=0)
+tuned.train()
+losses = []
+for step in range(200):
+    losses.append(train_step(tuned, optimizer, next_batch(step)))
+    schedule.step()
+tuned.eval()
+mine = (accuracy(tuned, splits.irregular), accuracy(tuned, splits.heldout))
+print(f"loss: {losses[0]:.2f} at step 0, below {max(losses[-10:]):.2f} over the last 10 steps")
+print(figures.check("lora.r8.irregular", mine[0]))
+print(figures.check("lora.r8.retention", mine[1]))
+
+# %% [markdown] lang="en"
+# ## Exercise 02.sweep — does the rank matter?
+#
+# <!-- prediction: 02.rank -->
+# **Your prediction.** With everything else fixed, how much irregular accuracy does rank 1 lose
+# against your rank 8 (2,304 trainable parameters instead of 18,432)? And retention?
+#
+# <!-- BEGIN ANSWER -->
+# A common prediction: rank 1 is far worse, maybe half the accuracy, since it has an eighth of the
+# parameters.
+# <!-- END ANSWER -->
+
+# %% [markdown] lang="es"
+# ## Ejercicio 02.sweep — ¿importa el rango?
+#
+# <!-- prediction: 02.rank -->
+# **Tu predicción.** Con todo lo demás fijo, ¿cuánta exactitud irregular pierde el rango 1 frente a
+# tu rango 8 (2,304 parámetros entrenables en lugar de 18,432)? ¿Y la retención?
+#
+# <!-- BEGIN ANSWER -->
+# Una predicción habitual: el rango 1 es mucho peor, quizá la mitad de exactitud, porque tiene la
+# octava parte de los parámetros.
+# <!-- END ANSWER -->
+
+# %% [markdown] lang="en"
+# Write `sweep(ranks)`: for each rank, a fresh base fine-tuned with the recipe at that rank
+# (`finetune(load_base(), FinetuneConfig(r=r), splits, progress=False)`), and return a dict
+# `{rank: (irregular accuracy, retention)}`. Run it for rank 1 and add your own rank-8 result.
+
+# %% [markdown] lang="es"
+# Escribe `sweep(ranks)`: para cada rango, un modelo base nuevo ajustado con la receta en ese rango
+# (`finetune(load_base(), FinetuneConfig(r=r), splits, progress=False)`), y devuelve un dict
+# `{rango: (exactitud irregular, retención)}`. Ejecútalo para el rango 1 y añade tu resultado de
+# rango 8.
+
+# %%
+def sweep(ranks):
+    """{rank: (irregular accuracy, retention)}, one recipe fine-tune per rank."""
+    ### BEGIN SOLUTION
+    results = {}
+    for r in ranks:
+        result = finetune(load_base(), FinetuneConfig(r=r), splits, progress=False)
+        results[r] = (result.irregular_accuracy, result.retention)
+    return results
+    ### END SOLUTION
+
+
+by_rank = sweep([1]) | {8: mine}
+
+# %%
+# Check 02.sweep: ranks 1 and 8, each with (irregular accuracy, retention)
+check("02.sweep", by_rank)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# Trained figures: another CPU lands a few cells away (the check lines compare them with a tolerance).
+for r, (irregular, retention) in sorted(by_rank.items()):
+    print(f"rank {r}: irregular {irregular:.1%}, retention {retention:.1%}")
+print(figures.check("lora.r1.irregular", by_rank[1][0]))
+
+# %% [markdown] lang="en"
+# ## Exercise 02.budget — where should the parameters go?
+#
+# Hu et al. (2021, Table 5) asked this of GPT-3: with a fixed budget of trainable parameters, is it
+# better to adapt a few matrix types at a higher rank, or many at a lower rank? Here the budget is
+# about 9,000 parameters, and the three placements are attention only (`q_proj`, `k_proj`,
+# `v_proj`, `o_proj`), MLP only (`fc1`, `fc2`) and all 12 Linears.
+#
+# <!-- prediction: 02.budget -->
+# **Your prediction.** Which placement learns the irregular verbs best at that budget, and why?
+#
+# <!-- BEGIN ANSWER -->
+# A common prediction: attention only, since the paper adapts attention weights.
+# <!-- END ANSWER -->
+
+# %% [markdown] lang="es"
+# ## Ejercicio 02.budget — ¿dónde poner los parámetros?
+#
+# Hu et al. (2021, tabla 5) se lo preguntaron con GPT-3: con un presupuesto fijo de parámetros
+# entrenables, ¿es mejor adaptar pocos tipos de matriz con un rango mayor, o muchos con un rango
+# menor? Aquí el presupuesto ronda los 9,000 parámetros, y las tres ubicaciones son solo atención
+# (`q_proj`, `k_proj`, `v_proj`, `o_proj`), solo MLP (`fc1`, `fc2`) y las 12 Linear.
+#
+# <!-- prediction: 02.budget -->
+# **Tu predicción.** ¿Qué ubicación aprende mejor los verbos irregulares con ese presupuesto, y por
+# qué?
+#
+# <!-- BEGIN ANSWER -->
+# Una predicción habitual: solo atención, porque el artículo adapta los pesos de atención.
+# <!-- END ANSWER -->
+
+# %% [markdown] lang="en"
+# Choose a rank for each placement so that the three train about the same number of parameters
+# (within 10%; lab 01's counts tell you how many each rank costs), fine-tune each with the recipe
+# (`FinetuneConfig(r=r, target_modules=targets)`) and fill `budget` with
+# `{placement: (trainable parameters, irregular accuracy)}`.
+
+# %% [markdown] lang="es"
+# Elige un rango para cada ubicación de modo que las tres entrenen aproximadamente el mismo número
+# de parámetros (con un 10 % de margen; los recuentos del laboratorio 01 te dicen cuánto cuesta cada
+# rango), ajusta cada una con la receta (`FinetuneConfig(r=r, target_modules=targets)`) y rellena
+# `budget` con `{ubicación: (parámetros entrenables, exactitud irregular)}`.
+
+# %%
+attention, mlp = ("q_proj", "k_proj", "v_proj", "o_proj"), ("fc1", "fc2")
+budget = {}
+### BEGIN SOLUTION
+for placement, targets, r in (("attention", attention, 9), ("mlp", mlp, 7), ("all", attention + mlp, 4)):
+    result = finetune(load_base(), FinetuneConfig(r=r, target_modules=targets), splits, progress=False)
+    budget[placement] = (result.trainable, result.irregular_accuracy)
+### END SOLUTION
+
+# %%
+# Check 02.budget: three placements at about the same number of trainable parameters
+check("02.budget", budget)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# Trained figures: the ranking is the finding; the exact values move a few cells between machines.
+for placement, (trainable, irregular) in budget.items():
+    print(f"{placement:<10} {trainable:>6,} trainable parameters: irregular {irregular:.1%}")
+
+# %% [markdown] lang="en"
+# <!-- reference only -->
 # ## The rank sweep
 #
-# The recipe (`FinetuneConfig`): each batch mixes irregular cells with replayed regular training
+# The reference run, beyond the workbook: every rank and full fine-tuning. The recipe
+# (`FinetuneConfig`): each batch mixes irregular cells with replayed regular training
 # examples, so the adapter learns the exceptions without unlearning the rules. Full fine-tuning
 # (`r=None`) trains all 103,680 parameters on the same batches for the same steps, with its own
 # learning rate (3e-3 instead of LoRA's 1e-2: the best each could do in our trials).
 
 # %% [markdown] lang="es"
+# <!-- reference only -->
 # ## El barrido de rangos
 #
 # La receta (`FinetuneConfig`): cada lote mezcla celdas irregulares con ejemplos regulares de
@@ -70,6 +278,7 @@ for a, e in regularised[::6]:
 # uno en nuestras pruebas).
 
 # %%
+# REFERENCE ONLY: the full measurement, on the solution page; the workbook stops above
 # NBVAL_IGNORE_OUTPUT
 # Trained figures: another CPU rounds differently and lands a few cells away (the check cell below).
 print(FinetuneConfig())
@@ -82,20 +291,24 @@ for r, res in results.items():
           f"{res.retention:>10.1%} {res.seconds:>6.1f} s")
 
 # %% [markdown] lang="en"
+# <!-- reference only -->
 # The same figures against the reference run of this course, each with the tolerance that covers
 # another machine (figures.toml in the package says why each tolerance is wide enough):
 
 # %% [markdown] lang="es"
+# <!-- reference only -->
 # Las mismas cifras frente a la ejecución de referencia del curso, cada una con la tolerancia que
 # cubre otra máquina (figures.toml, en el paquete, explica por qué basta cada tolerancia):
 
 # %%
+# REFERENCE ONLY: the full measurement, on the solution page; the workbook stops above
 for r, res in results.items():
     run = "full" if r is None else f"lora.r{r}"
-    print(check(f"{run}.irregular", res.irregular_accuracy))
-    print(check(f"{run}.retention", res.retention))
+    print(figures.check(f"{run}.irregular", res.irregular_accuracy))
+    print(figures.check(f"{run}.retention", res.retention))
 
 # %%
+# REFERENCE ONLY: the full measurement, on the solution page; the workbook stops above
 ranks = [r for r in results if r is not None]
 full = results[None]
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
@@ -115,18 +328,21 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown] lang="en"
+# <!-- reference only -->
 # ## Predictions against measurements
 #
 # Seed 002 predicted an accuracy for each rank before anything was trained. Side by side with what
 # this notebook measured:
 
 # %% [markdown] lang="es"
+# <!-- reference only -->
 # ## Predicciones frente a mediciones
 #
 # La semilla 002 predijo una exactitud para cada rango antes de entrenar nada. Junto a lo que
 # midió este cuaderno:
 
 # %%
+# REFERENCE ONLY: the full measurement, on the solution page; the workbook stops above
 # NBVAL_IGNORE_OUTPUT
 # The verdicts compare trained figures: on another CPU one may move across a boundary.
 predicted = {1: (0.60, 0.70), 2: (0.75, 0.85), 4: (0.88, 0.93), 8: (0.92, 0.95), 16: (0.93, 0.95), 32: (0.93, 0.95)}
@@ -137,17 +353,20 @@ for r, (low, high) in predicted.items():
     print(f"{r:>5} {low:>5.0%}-{high:<5.0%} {got:>9.1%}  {verdict}")
 
 # %% [markdown] lang="en"
+# <!-- reference only -->
 # ## Without replay
 #
 # The same rank-8 fine-tune, trained on the 120 irregular cells alone: what happens to the rules?
 
 # %% [markdown] lang="es"
+# <!-- reference only -->
 # ## Sin repetición
 #
 # El mismo ajuste fino de rango 8, entrenado solo con las 120 celdas irregulares: ¿qué les pasa a
 # las reglas?
 
 # %%
+# REFERENCE ONLY: the full measurement, on the solution page; the workbook stops above
 # NBVAL_IGNORE_OUTPUT
 # Trained figures again: the check cell below compares them with the reference run.
 alone = finetune(load_base(), FinetuneConfig(r=8, replay_per_batch=0), splits, progress=False)
@@ -156,5 +375,6 @@ print(f"with replay:    irregular {results[8].irregular_accuracy:.1%}, retention
 print("per tense, r=8 with replay:", {t: f"{a:.0%}" for t, a in accuracy_by_tense(results[8].model, splits.irregular).items()})
 
 # %%
-print(check("alone.irregular", alone.irregular_accuracy))
-print(check("alone.retention", alone.retention))
+# REFERENCE ONLY: the full measurement, on the solution page; the workbook stops above
+print(figures.check("alone.irregular", alone.irregular_accuracy))
+print(figures.check("alone.retention", alone.retention))

@@ -39,7 +39,7 @@ def first_failure(junit: Path, output: str) -> str:
     for case in ET.parse(junit).getroot().iter("testcase"):
         for problem in (*case.iter("failure"), *case.iter("error")):
             text = ANSI.sub("", f"{problem.get('message') or ''}\n{problem.text or ''}")
-            errors = re.findall(r"^(?:E\s+)?(\w+(?:Error|Exception|Interrupt)\b.*)$", text, re.M)
+            errors = re.findall(r"^(?:E\s+)?(\w+(?:Error|Exception|Interrupt)\b.*|NotYet\b.*)$", text, re.M)
             reason = errors[-1] if errors else next((ln for ln in text.splitlines() if ln.strip()), "")
             verdict = _("timeout") if re.search(r"time ?out|timed out", text, re.I) else _("fail")
             return f"{verdict}: {case.get('name')}: {' '.join(reason.split())[:160]}"

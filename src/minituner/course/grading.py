@@ -1,17 +1,23 @@
-"""Grade a class: every learner's notebooks (nbval), lab/lora.py (the contract) and break predictions.
+"""Grade a class: every lab's notebook (nbval), the predictions, lab/lora.py (the contract) and the
+breaks, one row per learner and a total.
 
 Each learner is graded in a process of its own, on a temporary copy of the workspace, with a
-per-cell and a per-learner timeout: whatever one workspace does shows only in its own row.
-`python -m minituner.course.grading WORKSPACE CELL_TIMEOUT` grades one workspace and prints its
-row as JSON. Verdicts and the gradebook are in the language of the messages (`--lang`).
+per-cell and a per-learner timeout: whatever one workspace does shows only in its own row. A
+notebook's verdict is kept under the hash of its code cells, so a notebook whose code has not
+changed (a prediction written in a markdown cell changes no code), or that another learner handed in
+with the same code, is not run again. `python -m minituner.course.grading WORKSPACE
+CELL_TIMEOUT CACHE` grades one workspace and prints its row as JSON. Verdicts and the gradebook are in
+the language of the messages (`--lang`).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -19,38 +25,104 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from ..i18n import N_, _, gettext_for, language, use
-from . import contract
-from .workspace import EXERCISES, PHASE, exercise_path, is_check, predictions
+from . import breaks, contract
+from .checks import workspace_language
+from .workspace import ANSWER, EXERCISES, PHASE, PREDICTION, exercise_path, is_check, predictions
 
-ITEMS = [N_("notebooks"), N_("contract"), N_("breaks")]
+LABS = {f"lab {name[:2]}": name for name in EXERCISES}  # column -> notebook
+ITEMS = [*LABS, "predictions", "contract", "breaks"]
+HEADERS = {
+    "lab": N_("lab {n}"),
+    "predictions": N_("predictions"),
+    "contract": N_("contract"),
+    "breaks": N_("breaks"),
+}
 SANITIZE = Path(__file__).parent.parent / "nbval-sanitize.cfg"
 
 
-def grade_notebooks(home: Path, cell_timeout: float) -> str:
+@functools.cache
+def library_version() -> str:
+    """A hash of the installed package's code and exercises: a cached verdict holds only for it."""
+    digest = hashlib.sha256()
+    package = Path(__file__).parent.parent
+    for path in sorted([*package.rglob("*.py"), *package.rglob("*.ipynb"), SANITIZE]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def grade_notebook(home: Path, name: str, cell_timeout: float, cache: Path) -> str:
+    """One lab's verdict: check cells untouched, then nbval against the reference outputs."""
+    path = home / "notebooks" / f"{name}.ipynb"
+    if not path.exists():
+        return _("missing: notebooks/{name}.ipynb").format(name=name)
+    try:
+        nb = json.loads(path.read_text())
+        cells = nb["cells"]
+    except (json.JSONDecodeError, KeyError) as err:
+        return _("error: notebooks/{name}.ipynb is not a notebook ({err})").format(name=name, err=err)
+    expected = [c for c in json.loads(exercise_path(name, "en").read_text())["cells"] if is_check(c)]
+    found = [c for c in cells if is_check(c)]
+    if ["".join(c["source"]) for c in found] != ["".join(c["source"]) for c in expected]:
+        return _("fail: notebooks/{name}.ipynb: a check cell was edited or deleted").format(name=name)
+    for cell, reference in zip(found, expected, strict=True):
+        cell["outputs"] = reference["outputs"]  # compare with the reference, not with what was saved
+    text = json.dumps(nb, sort_keys=True)
+    code = json.dumps(["".join(c["source"]) for c in cells if c["cell_type"] == "code"])  # what runs
+    key = hashlib.sha256(f"{library_version()} {code}".encode()).hexdigest()
+    cached = cache / f"{key}.json"
+    known = json.loads(cached.read_text()) if cached.exists() else {}
+    if language([]) in known:
+        return str(known[language([])])
+    path.write_text(text)
+    args = ["--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={cell_timeout}", str(path)]
+    args += ["--nbval-sanitize-with", str(SANITIZE)]  # what differs between CPUs is not compared
+    verdict = contract.run_pytest(args, home, home / f"nbval-{name}.xml")
+    if not verdict.startswith(_("timeout")):  # a timeout may be the machine's load: never kept
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}")
+        partial.write_text(json.dumps({**known, language([]): verdict}))
+        partial.replace(cached)  # atomic: a parallel grader never reads half a file
+    return verdict
+
+
+def grade_predictions(home: Path) -> str:
+    """'pass' when every prediction cell holds the learner's text, else which ones are empty."""
+    lang = workspace_language(home)
+    empty = []
     for name in EXERCISES:
+        template = json.loads(exercise_path(name, lang).read_text())["cells"]
         path = home / "notebooks" / f"{name}.ipynb"
-        if not path.exists():
-            return _("missing: notebooks/{name}.ipynb").format(name=name)
-        try:
-            nb = json.loads(path.read_text())
-            cells = nb["cells"]
-        except (json.JSONDecodeError, KeyError) as err:
-            return _("error: notebooks/{name}.ipynb is not a notebook ({err})").format(name=name, err=err)
-        expected = [c for c in json.loads(exercise_path(name, "en").read_text())["cells"] if is_check(c)]
-        found = [c for c in cells if is_check(c)]
-        if ["".join(c["source"]) for c in found] != ["".join(c["source"]) for c in expected]:
-            return _("fail: notebooks/{name}.ipynb: a check cell was edited or deleted").format(name=name)
-        for cell, reference in zip(found, expected, strict=True):
-            cell["outputs"] = reference["outputs"]  # compare with the reference, not with what was saved
-        path.write_text(json.dumps(nb))
-        args = ["--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={cell_timeout}", str(path)]
-        args += ["--nbval-sanitize-with", str(SANITIZE)]  # what differs between CPUs is not compared
-        result = contract.run_pytest(args, home, home / "nbval.xml")
-        if result != _("pass"):
-            return result
-    return _("pass")
+        handed_in = json.loads(path.read_text())["cells"] if path.exists() else []
+        written = {
+            m.group(1): "".join(c["source"])
+            for c in handed_in
+            if c["cell_type"] == "markdown" and (m := PREDICTION.search("".join(c["source"])))
+        }
+        for cell in template:
+            marker = PREDICTION.search("".join(cell["source"]))
+            if cell["cell_type"] != "markdown" or marker is None:
+                continue
+            blank = " ".join(ANSWER.sub("", "".join(cell["source"])).split())
+            if " ".join(written.get(marker.group(1), blank).split()) == blank:
+                empty.append(marker.group(1))
+    return _("missing: {ids}").format(ids=", ".join(empty)) if empty else _("pass")
+
+
+def grade_contract(home: Path) -> str:
+    """The contract on lab/lora.py; a failing test points at the /break that shows that bug."""
+    lora = home / "lab" / "lora.py"
+    if not lora.exists():
+        return _("missing: lab/lora.py")
+    verdict = contract.check(lora)
+    failed = re.match(r"[^:]+: (test_\w+)", verdict)
+    shown = [b for b in breaks.CATALOGUE if failed and b.catching_test == failed.group(1)]
+    if shown:
+        pages = ", ".join(f"{b.id} ({_(b.title)})" for b in shown)
+        verdict += " — " + _("see break {pages}").format(pages=pages)
+    return verdict
 
 
 def grade_breaks(home: Path) -> str:
@@ -71,16 +143,18 @@ def grade_breaks(home: Path) -> str:
     return _("pass")
 
 
-def grade_one(workspace: Path, cell_timeout: float) -> dict[str, str]:
+def grade_one(workspace: Path, cell_timeout: float, cache: Path) -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / PHASE
         shutil.copytree(workspace, home, symlinks=True)
-        lora = home / "lab" / "lora.py"
-        return {
-            "notebooks": grade_notebooks(home, cell_timeout),
-            "contract": contract.check(lora) if lora.exists() else _("missing: lab/lora.py"),
+        row = {
+            "predictions": grade_predictions(home),
+            "contract": grade_contract(home),
             "breaks": grade_breaks(home),
         }
+        for column, name in LABS.items():
+            row[column] = grade_notebook(home, name, cell_timeout, cache)
+        return row
 
 
 def fingerprint(workspace: Path) -> str:
@@ -90,9 +164,9 @@ def fingerprint(workspace: Path) -> str:
     return digest.hexdigest()
 
 
-def run_one(workspace: Path, timeout: float, cell_timeout: float, lang: str) -> dict[str, str]:
+def run_one(workspace: Path, timeout: float, cell_timeout: float, lang: str, cache: Path) -> dict[str, str]:
     """Grade one workspace in its own process group; a hang or a crash is that row's verdict."""
-    cmd = [sys.executable, "-m", "minituner.course.grading", str(workspace), str(cell_timeout)]
+    cmd = [sys.executable, "-m", "minituner.course.grading", str(workspace), str(cell_timeout), str(cache)]
     env = {**os.environ, "MINITUNER_LANG": lang}
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True, env=env
@@ -130,28 +204,38 @@ def grade(
     workspaces = sorted(p / PHASE for p in learners.iterdir() if (p / PHASE).is_dir())
     if not workspaces:
         raise FileNotFoundError(_("no workspace (NAME/phase-28/) under {path}").format(path=learners))
-    cache_file = learners / ".gradebook-cache.json"  # re-runs grade only what changed
-    cache = json.loads(cache_file.read_text()) if cache_file.exists() and not rerun else {}
-    prints = {str(w): f"{lang}:{fingerprint(w)}" for w in workspaces}
-    todo = [w for w in workspaces if cache.get(str(w), {}).get("fingerprint") != prints[str(w)]]
+    cache = learners / ".grading-cache"  # per notebook, by content
+    if rerun:
+        shutil.rmtree(cache, ignore_errors=True)
+    book_cache = cache / "rows.json"  # per workspace: re-runs grade only what changed
+    done: dict[str, Any] = json.loads(book_cache.read_text()) if book_cache.exists() else {}
+    prints = {str(w): f"{lang}:{library_version()}:{fingerprint(w)}" for w in workspaces}
+    todo = [w for w in workspaces if done.get(str(w), {}).get("fingerprint") != prints[str(w)]]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        graded = pool.map(lambda w: run_one(w, timeout, cell_timeout, lang), todo)
+        graded = pool.map(lambda w: run_one(w, timeout, cell_timeout, lang, cache), todo)
         for w, row in zip(todo, graded, strict=True):
-            cache[str(w)] = {"fingerprint": prints[str(w)], "row": row}
-    cache_file.write_text(json.dumps(cache, indent=1))
-    rows = [{"learner": w.parent.name, **cache[str(w)]["row"]} for w in workspaces]
-    header = [_("learner"), *(_(item) for item in ITEMS)]
+            done[str(w)] = {"fingerprint": prints[str(w)], "row": row}
+    cache.mkdir(exist_ok=True)
+    book_cache.write_text(json.dumps(done, indent=1))
+    rows = [{"learner": w.parent.name, **done[str(w)]["row"]} for w in workspaces]
+    for row in rows:
+        passed = sum(row[k] == _("pass") for k in ITEMS)
+        row["total"] = f"{passed}/{len(ITEMS)}"
+    columns = ["learner", *ITEMS, "total"]
+    templates = [HEADERS["lab" if item in LABS else item] for item in ITEMS]
+    names = [_("learner"), *(_(t).format(n=i[4:]) for t, i in zip(templates, ITEMS, strict=True)), _("total")]
     with (learners / "gradebook.csv").open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows([r["learner"], *(r[k] for k in ITEMS)] for r in rows)
-    table = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
-    table += ["| " + " | ".join(r[k].replace("|", "\\|") for k in ["learner", *ITEMS]) + " |" for r in rows]
+        writer.writerow(names)
+        writer.writerows([row[k] for k in columns] for row in rows)
+    table = ["| " + " | ".join(names) + " |", "|---" * len(names) + "|"]
+    table += ["| " + " | ".join(row[k].replace("|", "\\|") for k in columns) + " |" for row in rows]
     (learners / "gradebook.md").write_text(_("# Gradebook") + "\n\n" + "\n".join(table) + "\n")
-    passed = sum(all(r[k] == _("pass") for k in ITEMS) for r in rows)
-    return learners / "gradebook.csv", len(rows), passed
+    everything = f"{len(ITEMS)}/{len(ITEMS)}"
+    return learners / "gradebook.csv", len(rows), sum(row["total"] == everything for row in rows)
 
 
 if __name__ == "__main__":
     use(language([]))
-    print(json.dumps(grade_one(Path(sys.argv[1]), float(sys.argv[2])), ensure_ascii=False))
+    row = grade_one(Path(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3]))
+    print(json.dumps(row, ensure_ascii=False))

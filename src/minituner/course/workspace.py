@@ -25,10 +25,19 @@ from .breaks import Break
 MARKERS = ("learners", "mkdocs.yml")
 PHASE = "phase-28"
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
-EXERCISES = ["00-lora-by-hand"]  # the notebooks with TODO cells
+EXERCISES = [
+    "00-lora-by-hand",
+    "01-lora-counts",
+    "02-lora-finetune",
+    "03-merge-and-ship",
+    "04-minituner-to-peft",
+]
 EXERCISE_DIR = Path(str(resources.files("minituner.course") / "exercises"))
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?", re.S | re.M)
+PREDICTION = re.compile(r"<!-- prediction: ([\w.]+) -->")  # a markdown cell the learner writes in
+REFERENCE_ONLY = ("# REFERENCE ONLY", "<!-- reference only -->")  # cells the learner's copy leaves out
+ANSWER = re.compile(r"<!-- BEGIN ANSWER -->.*?<!-- END ANSWER -->", re.S)  # the reference's example
 COMMENT = re.compile(r"<!--.*?-->", re.S)
 STATES = (N_("not started"), N_("predicted"), N_("broken"), N_("fixed"))  # of a break, for a learner
 
@@ -87,15 +96,20 @@ def is_check(cell: dict[str, Any]) -> bool:
 
 
 def exercise(reference: dict[str, Any], lang: str, keep_solutions: bool = False) -> dict[str, Any]:
-    """A learner's copy of a reference notebook: every solution a TODO (kept only for the worked
-    example), check cells marked for nbval with their reference outputs, every other output cleared."""
+    """A learner's copy of a reference notebook: every solution a TODO and every example prediction
+    an empty space to write in (both kept only for the worked example), the reference's own
+    measurements left out, check cells marked for nbval with their reference outputs, every other
+    output cleared."""
     _ = gettext_for(lang)  # noqa: F811 - the notebook's language, not the messages'
     todo = _("TODO: write this part")
     nb: dict[str, Any] = json.loads(json.dumps(reference))
+    nb["cells"] = [c for c in nb["cells"] if not "".join(c["source"]).lstrip().startswith(REFERENCE_ONLY)]
     for cell in nb["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and PREDICTION.search(source) and not keep_solutions:
+            cell["source"] = ANSWER.sub("", source).rstrip() + "\n\n"
         if cell["cell_type"] != "code":
             continue
-        source = "".join(cell["source"])
         if is_check(cell):
             cell["source"] = source if source.startswith(CHECK_MARK) else f"{CHECK_MARK}\n{source}"
             continue
@@ -149,6 +163,7 @@ def starting_files(name: str, lang: str) -> dict[str, str]:
             "- trainable parameters of Linear(64, 64) at r=8:\n"
         ),
         "notes/breaks.md": _("# Break predictions\n") + sections,
+        "learner.toml": f'language = "{lang}"  # the language of the self-checks\' messages\n',
     }
 
 

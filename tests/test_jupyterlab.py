@@ -1,0 +1,148 @@
+"""The workbooks in a real JupyterLab, driven by a real browser, as a learner works them.
+
+JupyterLab runs on 127.0.0.1 with a token, no browser of its own and its own config and runtime
+folders, on a scratch course: two new workspaces (English and Spanish) and the worked example.
+Headless Chromium opens every lab notebook and runs all its cells: a new workspace stops at its
+first TODO with NotImplementedError, the worked example runs to the end without an error.
+Screenshots go to the test's output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from minituner.course import workspace
+from minituner.course.workspace import EXERCISES, Learner
+
+ROOT = Path(__file__).parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of a JupyterLab serving a scratch course's learners/ folder (token in the URL)."""
+    tmp = tmp_path_factory.mktemp("jupyterlab")
+    course = tmp / "course"
+    workspace.new(Learner(course, "ana"), "en")
+    workspace.new(Learner(course, "eva"), "es")
+    shutil.copytree(ROOT / "learners/example", course / "learners/example")
+    settings = tmp / "config" / "lab" / "user-settings" / "@jupyterlab"
+    (settings / "notebook-extension").mkdir(parents=True)
+    (settings / "apputils-extension").mkdir(parents=True)
+    # Every cell rendered (not only those in view, so the test can read every prompt), and no news.
+    tracker, news = "notebook-extension/tracker", "apputils-extension/notification"
+    (settings / f"{tracker}.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    (settings / f"{news}.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    token, port = secrets.token_hex(16), free_port()
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(tmp / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+    }
+    env["OMP_NUM_THREADS"] = "1"
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}"]
+    cmd += [f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course / 'learners'}"]
+    cmd += ["--allow-root"] * (os.geteuid() == 0)  # JupyterLab refuses root without it
+    log = (tmp / "jupyterlab.log").open("w")
+    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"JupyterLab did not start: {(tmp / 'jupyterlab.log').read_text()[-2000:]}")
+        yield f"{url}|{token}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+        log.close()
+
+
+VISIBLE = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+STDERR = f"{VISIBLE} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+
+
+def run_all(page: Page, lab: str, path: str, seconds: float) -> tuple[str, int]:
+    """Open a notebook, run all its cells (JupyterLab stops at the first error) and wait for the end:
+    the text of its outputs and how many error or stderr outputs it shows."""
+    url, token = lab.split("|")
+    page.goto(f"{url}/lab/tree/{path}?reset&token={token}", wait_until="domcontentloaded")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+    page.get_by_text("| Idle").wait_for(timeout=60_000)  # the status bar: the kernel is ready
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    prompts = page.locator(f"{VISIBLE} .jp-CodeCell .jp-InputArea-prompt")
+    last, steady, deadline = None, 0, time.monotonic() + seconds
+    while steady < 3:  # done: the first cell ran in this kernel, nothing is queued, for 3 s in a row
+        assert time.monotonic() < deadline, f"{path}: still running after {seconds} s: {last}"
+        page.wait_for_timeout(1_000)
+        now = prompts.all_inner_texts()
+        done = now[0].strip() == "[1]:" and not any("*" in p for p in now)
+        steady = steady + 1 if done and now == last else 0
+        last = now
+    outputs = "\n".join(page.locator(f"{VISIBLE} .jp-OutputArea").all_inner_texts())
+    errors = page.locator(STDERR).count()
+    shut_down_kernels(lab)
+    return outputs, errors
+
+
+def shut_down_kernels(lab: str) -> None:
+    """One kernel at a time: every notebook's kernel goes once its run is read."""
+    url, token = lab.split("|")
+    for kernel in json.load(urllib.request.urlopen(f"{url}/api/kernels?token={token}")):
+        request = urllib.request.Request(f"{url}/api/kernels/{kernel['id']}?token={token}", method="DELETE")
+        urllib.request.urlopen(request)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("learner", ["ana", "eva"])
+def test_a_new_workspace_stops_at_its_first_todo(
+    lab: str, browser: Browser, learner: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    shots = tmp_path_factory.mktemp(f"screenshots-{learner}")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    for name in EXERCISES:
+        outputs, errors = run_all(page, lab, f"{learner}/phase-28/notebooks/{name}.ipynb", 120)
+        assert errors == 1 and "NotImplementedError" in outputs, f"{learner}/{name}: {outputs[-1500:]}"
+        assert ("TODO: escribe esta parte" if learner == "eva" else "TODO: write this part") in outputs
+        page.screenshot(path=str(shots / f"{name}.png"))
+    page.close()
+
+
+@pytest.mark.slow
+def test_the_worked_example_runs_to_the_end(
+    lab: str, browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    shots = tmp_path_factory.mktemp("screenshots-example")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    for name in EXERCISES:
+        outputs, errors = run_all(page, lab, f"example/phase-28/notebooks/{name}.ipynb", 300)
+        assert errors == 0, f"{name}: {outputs[-800:]}"
+        assert "✓ " in outputs or name == "00-lora-by-hand", name
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
+    page.close()

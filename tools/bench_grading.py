@@ -1,0 +1,54 @@
+"""Benchmark: how long grading takes, per workspace and for a class.
+
+Run with `make bench-grading` (or `python tools/bench_grading.py N`). Grades N distinct copies of
+the worked example (each notebook differs by a comment, so no verdict is shared through the cache)
+with two jobs, then grades the unchanged class again, and prints the seconds of each and the time a
+class of 30 would take at the measured rate.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from minituner.course.grading import grade
+
+EXAMPLE = Path(__file__).parent.parent / "learners" / "example"
+
+
+def distinct_copy(target: Path, n: int) -> None:
+    """The worked example, with a comment in the first code cell of each notebook: its own bytes."""
+    shutil.copytree(EXAMPLE, target)
+    for path in (target / "phase-28" / "notebooks").glob("*.ipynb"):
+        nb = json.loads(path.read_text())
+        first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+        first["source"] = f"# learner {n}\n" + "".join(first["source"])
+        path.write_text(json.dumps(nb))
+
+
+def main() -> int:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 4
+    with tempfile.TemporaryDirectory() as tmp:
+        learners = Path(tmp) / "learners"
+        learners.mkdir()
+        for i in range(n):
+            distinct_copy(learners / f"learner{i:02d}", i)
+        start = time.perf_counter()
+        _, graded, passed = grade(learners, jobs=2, rerun=True)
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        grade(learners, jobs=2)
+        again = time.perf_counter() - start
+    print(f"{graded} distinct workspaces, --jobs 2: {first:.0f} s ({passed} pass everything)")
+    print(f"per workspace: {2 * first / graded:.0f} s of one job (one thread each)")
+    print(f"a class of 30 at this rate, --jobs 2: {30 * first / graded / 60:.1f} min")
+    print(f"the same class again, unchanged: {again:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
