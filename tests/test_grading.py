@@ -94,7 +94,8 @@ def gradebook(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, s
     for column, name in LABS.items():
         edit_notebook(learners / f"only{column[4:]}/phase-28/notebooks/{name}.ipynb", plant_bug, count=1)
     start = time.perf_counter()
-    book, n, passed = grade(learners, jobs=2, timeout=300, cell_timeout=15)
+    # 45 s a cell: a loaded machine takes long to import torch and peft, and a timeout is not a fail.
+    book, n, passed = grade(learners, jobs=2, timeout=300, cell_timeout=45)
     print(f"graded {n - 1} planted workspaces in {time.perf_counter() - start:.1f} s")
     assert (learners / "gradebook.md").read_text().count("\n| ") == n + 1
     return rows(book)
@@ -166,7 +167,7 @@ def test_the_solution_pages_include_the_example_lora() -> None:
 def test_gradebook_in_spanish(tmp_path: Path) -> None:
     learners = tmp_path / "learners"
     workspace.new(Learner(tmp_path, "eva"), "es")
-    book, n, passed = grade(learners, jobs=1, timeout=120, cell_timeout=15, lang="es")
+    book, n, passed = grade(learners, jobs=1, timeout=300, cell_timeout=45, lang="es")
     assert (n, passed) == (1, 0)
     header, row = book.read_text().splitlines()
     assert header == (
