@@ -32,11 +32,9 @@ def require_extra() -> None:
         )
 
 
-def first_failure(junit: Path, output: str) -> str:
-    """'fail: <first failing cell or test>: <one-line reason>', from pytest's JUnit XML."""
-    if not junit.exists():
-        return _("error") + ": " + (output.strip().splitlines() or ["pytest did not run"])[-1][:160]
-    for case in ET.parse(junit).getroot().iter("testcase"):
+def _first_failure(cases: list[ET.Element]) -> str:
+    """'pass', or 'fail: <first failing cell or test>: <one-line reason>'."""
+    for case in cases:
         for problem in (*case.iter("failure"), *case.iter("error")):
             text = ANSI.sub("", f"{problem.get('message') or ''}\n{problem.text or ''}")
             errors = re.findall(r"^(?:E\s+)?(\w+(?:Error|Exception|Interrupt)\b.*|NotYet\b.*)$", text, re.M)
@@ -46,13 +44,40 @@ def first_failure(junit: Path, output: str) -> str:
     return _("pass")
 
 
-def run_pytest(args: list[str], cwd: Path, junit: Path) -> str:
-    """'pass', or the first failure as one line. Nothing is written outside `cwd`."""
+def _not_run(output: str) -> str:
+    return _("error") + ": " + (output.strip().splitlines() or ["pytest did not run"])[-1][:160]
+
+
+def first_failure(junit: Path, output: str) -> str:
+    """'fail: <first failing cell or test>: <one-line reason>', from pytest's JUnit XML."""
+    if not junit.exists():
+        return _not_run(output)
+    return _first_failure(list(ET.parse(junit).getroot().iter("testcase")))
+
+
+def verdicts_by_file(junit: Path, output: str, files: list[str]) -> dict[str, str]:
+    """One verdict per file of one pytest run: a test's classname ends with its file's name."""
+    if not junit.exists():
+        return dict.fromkeys(files, _not_run(output))
+    cases = list(ET.parse(junit).getroot().iter("testcase"))
+    ran = {f: [c for c in cases if (c.get("classname") or "").endswith(f)] for f in files}
+    return {f: _first_failure(found) if found else _not_run(output) for f, found in ran.items()}
+
+
+def pytest(args: list[str], cwd: Path, junit: Path, plugins: tuple[str, ...] = ()) -> str:
+    """Run pytest in a child process with only the named plugins; its output. Writes only in `cwd`."""
     require_extra()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *args]
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    return _("pass") if done.returncode == 0 else first_failure(junit, done.stdout + done.stderr)
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only what is needed: each plugin costs start-up time
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"]
+    cmd += [arg for plugin in plugins for arg in ("-p", plugin)]
+    done = subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True)
+    return done.stdout + done.stderr
+
+
+def run_pytest(args: list[str], cwd: Path, junit: Path) -> str:
+    """'pass', or the first failure as one line. Nothing is written outside `cwd`."""
+    return first_failure(junit, pytest(args, cwd, junit))
 
 
 def check(impl: Path, select: str | None = None) -> str:

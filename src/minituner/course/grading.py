@@ -5,9 +5,10 @@ Each learner is graded in a process of its own, on a temporary copy of the works
 per-cell and a per-learner timeout: whatever one workspace does shows only in its own row. A
 notebook's verdict is kept under the hash of its code cells, so a notebook whose code has not
 changed (a prediction written in a markdown cell changes no code), or that another learner handed in
-with the same code, is not run again. `python -m minituner.course.grading WORKSPACE
-CELL_TIMEOUT CACHE` grades one workspace and prints its row as JSON. Verdicts and the gradebook are in
-the language of the messages (`--lang`).
+with the same code, is not run again; the contract's verdict is kept under the hash of lab/. The
+notebooks that do need a run go through nbval in one pytest process.
+`python -m minituner.course.grading WORKSPACE CELL_TIMEOUT CACHE` grades one workspace and prints
+its row as JSON. Verdicts and the gradebook are in the language of the messages (`--lang`).
 """
 
 from __future__ import annotations
@@ -53,8 +54,31 @@ def library_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def grade_notebook(home: Path, name: str, cell_timeout: float, cache: Path) -> str:
-    """One lab's verdict: check cells untouched, then nbval against the reference outputs."""
+def cache_file(cache: Path, what: str) -> Path:
+    """Where the verdict on `what` (a notebook's code, a lora.py) is kept, for this library version."""
+    return cache / (hashlib.sha256(f"{library_version()} {what}".encode()).hexdigest() + ".json")
+
+
+def recall(cached: Path) -> str | None:
+    """The verdict kept in `cached` in the language of the messages, if any."""
+    known = json.loads(cached.read_text()) if cached.exists() else {}
+    return None if language([]) not in known else str(known[language([])])
+
+
+def keep(cached: Path, verdict: str) -> None:
+    """Keep a verdict, but never a timeout: it may be the machine's load, not the learner's code."""
+    if verdict.startswith(_("timeout")):
+        return
+    known = json.loads(cached.read_text()) if cached.exists() else {}
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(f".{os.getpid()}")
+    partial.write_text(json.dumps({**known, language([]): verdict}))
+    partial.replace(cached)  # atomic: a parallel grader never reads half a file
+
+
+def prepare_notebook(home: Path, name: str, cache: Path) -> str | Path:
+    """A lab's verdict when it needs no run (missing, not a notebook, a check cell edited, or a
+    verdict cached for its code); else the cache file its verdict goes to, the notebook made ready."""
     path = home / "notebooks" / f"{name}.ipynb"
     if not path.exists():
         return _("missing: notebooks/{name}.ipynb").format(name=name)
@@ -69,23 +93,36 @@ def grade_notebook(home: Path, name: str, cell_timeout: float, cache: Path) -> s
         return _("fail: notebooks/{name}.ipynb: a check cell was edited or deleted").format(name=name)
     for cell, reference in zip(found, expected, strict=True):
         cell["outputs"] = reference["outputs"]  # compare with the reference, not with what was saved
-    text = json.dumps(nb, sort_keys=True)
     code = json.dumps(["".join(c["source"]) for c in cells if c["cell_type"] == "code"])  # what runs
-    key = hashlib.sha256(f"{library_version()} {code}".encode()).hexdigest()
-    cached = cache / f"{key}.json"
-    known = json.loads(cached.read_text()) if cached.exists() else {}
-    if language([]) in known:
-        return str(known[language([])])
-    path.write_text(text)
-    args = ["--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={cell_timeout}", str(path)]
+    cached = cache_file(cache, code)
+    verdict = recall(cached)
+    if verdict is not None:
+        return verdict
+    path.write_text(json.dumps(nb, sort_keys=True))
+    return cached
+
+
+def grade_notebooks(home: Path, cell_timeout: float, cache: Path) -> dict[str, str]:
+    """Every lab's verdict: the notebooks that need a run go through nbval together, one pytest."""
+    verdicts, pending = {}, {}
+    for name in EXERCISES:
+        prepared = prepare_notebook(home, name, cache)
+        if isinstance(prepared, Path):
+            pending[name] = prepared
+        else:
+            verdicts[name] = prepared
+    if not pending:
+        return verdicts
+    args = ["--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={cell_timeout}"]
     args += ["--nbval-sanitize-with", str(SANITIZE)]  # what differs between CPUs is not compared
-    verdict = contract.run_pytest(args, home, home / f"nbval-{name}.xml")
-    if not verdict.startswith(_("timeout")):  # a timeout may be the machine's load: never kept
-        cache.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(f".{os.getpid()}")
-        partial.write_text(json.dumps({**known, language([]): verdict}))
-        partial.replace(cached)  # atomic: a parallel grader never reads half a file
-    return verdict
+    args += ["--rootdir", str(home), *(f"notebooks/{name}.ipynb" for name in pending)]  # names tests by file
+    junit = home / "nbval.xml"
+    output = contract.pytest(args, home, junit, plugins=("nbval.plugin",))
+    ran = contract.verdicts_by_file(junit, output, [f"{name}.ipynb" for name in pending])
+    for name, cached in pending.items():
+        verdicts[name] = ran[f"{name}.ipynb"]
+        keep(cached, verdicts[name])
+    return verdicts
 
 
 def grade_predictions(home: Path) -> str:
@@ -111,12 +148,17 @@ def grade_predictions(home: Path) -> str:
     return _("missing: {ids}").format(ids=", ".join(empty)) if empty else _("pass")
 
 
-def grade_contract(home: Path) -> str:
+def grade_contract(home: Path, cache: Path) -> str:
     """The contract on lab/lora.py; a failing test points at the /break that shows that bug."""
     lora = home / "lab" / "lora.py"
     if not lora.exists():
         return _("missing: lab/lora.py")
-    verdict = contract.check(lora)
+    code = "".join(f"{f.name}\n{f.read_text(errors='replace')}" for f in sorted(lora.parent.rglob("*.py")))
+    cached = cache_file(cache, "contract " + code)  # lora.py and whatever it may import beside it
+    verdict = recall(cached)
+    if verdict is None:
+        verdict = contract.check(lora)
+        keep(cached, verdict)
     failed = re.match(r"[^:]+: (test_\w+)", verdict)
     shown = [b for b in breaks.CATALOGUE if failed and b.catching_test == failed.group(1)]
     if shown:
@@ -149,11 +191,11 @@ def grade_one(workspace: Path, cell_timeout: float, cache: Path) -> dict[str, st
         shutil.copytree(workspace, home, symlinks=True)
         row = {
             "predictions": grade_predictions(home),
-            "contract": grade_contract(home),
+            "contract": grade_contract(home, cache),
             "breaks": grade_breaks(home),
         }
-        for column, name in LABS.items():
-            row[column] = grade_notebook(home, name, cell_timeout, cache)
+        verdicts = grade_notebooks(home, cell_timeout, cache)
+        row |= {column: verdicts[name] for column, name in LABS.items()}
         return row
 
 
