@@ -176,3 +176,25 @@ def test_gradebook_in_spanish(tmp_path: Path) -> None:
     )
     assert row.startswith("eva,suspenso: ") and ",falta: no se intentó ningún break,0/8" in row
     assert (learners / "gradebook.md").read_text().startswith("# Libro de notas\n")
+
+
+def test_the_skeleton_declares_what_the_contract_calls() -> None:
+    """lab/lora.py starts with every class method and function of the reference, same signatures."""
+    import importlib.util
+    import inspect
+
+    from minituner import lora as reference
+
+    path = Path(workspace.__file__).with_name("lora_skeleton.py")
+    spec = importlib.util.spec_from_file_location("skeleton", path)
+    assert spec is not None and spec.loader is not None
+    skeleton = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(skeleton)
+    for name in ("wrap_minigpt_with_lora", "lora_state_dict", "load_lora_state_dict"):
+        assert list(inspect.signature(getattr(skeleton, name)).parameters) == list(
+            inspect.signature(getattr(reference, name)).parameters
+        ), name
+    for name in ("__init__", "forward", "delta_weight", "merge_", "unmerge_"):
+        mine, ref = getattr(skeleton.LoRALinear, name, None), getattr(reference.LoRALinear, name)
+        assert mine is not None, f"the skeleton's LoRALinear has no {name}"
+        assert list(inspect.signature(mine).parameters) == list(inspect.signature(ref).parameters), name

@@ -64,3 +64,19 @@ def test_exercise_notebooks_and_the_example_are_built_from_the_references() -> N
 
     for path, text in build.exercises().items():
         assert path.read_text() == text, f"{path.name} is stale: run `make notebooks`"
+
+
+def test_the_code_a_learner_copies_from_lab_00_passes_mypy_strict(tmp_path: Path) -> None:
+    """Lab 00's implementation cells (not its checks) are what goes into lab/lora.py."""
+    from mypy import api
+
+    code = [
+        "".join(c["source"])
+        for c in cells(NOTEBOOKS / "00-lora-by-hand.ipynb")
+        if c["cell_type"] == "code" and not "".join(c["source"]).startswith("# Check")
+        and "ReferenceLoRALinear" not in "".join(c["source"])
+    ]
+    assert any("class LoRALinear" in c for c in code) and any("def load_lora_state_dict" in c for c in code)
+    (tmp_path / "lora_from_notebook.py").write_text("\n\n".join(code) + "\n")
+    out, err, status = api.run(["--strict", "--no-incremental", str(tmp_path / "lora_from_notebook.py")])
+    assert status == 0, out + err

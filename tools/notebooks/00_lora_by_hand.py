@@ -21,6 +21,8 @@
 
 # %%
 import math
+import warnings
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -65,10 +67,42 @@ class LoRALinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        y = self.base(x)
+        y: torch.Tensor = self.base(x)
         if self.merged:
             return y
         return y + self.scaling * F.linear(F.linear(self.dropout(x), self.lora_A), self.lora_B)
+        ### END SOLUTION
+
+    # Block D: leave these three for later; check D tells you when.
+    def delta_weight(self) -> torch.Tensor:
+        """ΔW = (α/r)·B·A, shaped like base.weight (out × in)."""
+        ### BEGIN SOLUTION
+        return self.scaling * (self.lora_B @ self.lora_A)
+        ### END SOLUTION
+
+    @torch.no_grad()
+    def merge_(self, safe: bool = False) -> None:
+        """Fold ΔW into base.weight once; with safe=True, refuse a result that is not finite."""
+        ### BEGIN SOLUTION
+        if self.merged:
+            warnings.warn("LoRALinear is already merged; merging again would add ΔW twice", stacklevel=2)
+            return
+        merged = self.base.weight + self.delta_weight()
+        if safe and not torch.isfinite(merged).all():
+            raise ValueError("merge refused: W + ΔW has non-finite values (NaN or inf); weights unchanged")
+        self.base.weight.copy_(merged)
+        self.merged = True
+        ### END SOLUTION
+
+    @torch.no_grad()
+    def unmerge_(self) -> None:
+        """Take ΔW back out of base.weight."""
+        ### BEGIN SOLUTION
+        if not self.merged:
+            warnings.warn("LoRALinear is not merged; nothing to unmerge", stacklevel=2)
+            return
+        self.base.weight.sub_(self.delta_weight())
+        self.merged = False
         ### END SOLUTION
 
 # %%
@@ -119,7 +153,7 @@ TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2")
 
 
 def wrap_minigpt_with_lora(model: nn.Module, r: int = 8, alpha: float = 16.0,
-                           target_modules=TARGETS, dropout: float = 0.0) -> nn.Module:
+                           target_modules: Iterable[str] = TARGETS, dropout: float = 0.0) -> nn.Module:
     ### BEGIN SOLUTION
     linears = {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear)}
     for t in target_modules:
@@ -205,14 +239,21 @@ assert refused
 # %% [markdown] lang="en"
 # ## Block D — merge for inference, and undo it
 #
-# `merge_()` folds ΔW into the base weight once (a `merged` flag makes a second call harmless);
-# `unmerge_()` takes it out again.
+# Three methods of the class cell above are still empty: `delta_weight()`, `merge_(safe=False)` and
+# `unmerge_()`. Fill them in there and run that cell again. `merge_()` folds ΔW into the base weight
+# once and sets `merged`; a second call only warns, since adding ΔW twice would silently change the
+# model. With `safe=True` it first checks that W + ΔW is finite and refuses, leaving the weights
+# untouched, if it is not. `unmerge_()` takes ΔW out again, and only warns if nothing is merged.
 
 # %% [markdown] lang="es"
 # ## Bloque D — fusionar para inferencia, y deshacerlo
 #
-# `merge_()` incorpora ΔW al peso base una sola vez (una bandera `merged` hace inofensiva una
-# segunda llamada); `unmerge_()` lo vuelve a sacar.
+# Tres métodos de la celda de la clase siguen vacíos: `delta_weight()`, `merge_(safe=False)` y
+# `unmerge_()`. Complétalos allí y vuelve a ejecutar esa celda. `merge_()` incorpora ΔW al peso base
+# una sola vez y activa `merged`; una segunda llamada solo avisa, porque sumar ΔW dos veces cambiaría
+# el modelo sin decir nada. Con `safe=True` comprueba antes que W + ΔW es finito y, si no lo es, se
+# niega y deja los pesos intactos. `unmerge_()` vuelve a sacar ΔW, y solo avisa si no hay nada
+# fusionado.
 
 # %% [markdown] lang="en"
 # <!-- prediction: 00.merge -->
@@ -227,39 +268,12 @@ assert refused
 # %% [markdown] lang="es"
 # <!-- prediction: 00.merge -->
 # **Tu predicción.** Tras `merge_()`, ¿las salidas de la capa siguen idénticas bit a bit? ¿Y qué les
-# haría un segundo `merge_()` sin la bandera `merged`?
+# haría un segundo `merge_()` sin el indicador `merged`?
 #
 # <!-- BEGIN ANSWER -->
 # Una predicción habitual: idénticas bit a bit, porque W + ΔW es la misma suma; un segundo merge
 # tampoco cambia nada.
 # <!-- END ANSWER -->
-
-# %%
-def delta_weight(self: LoRALinear) -> torch.Tensor:
-    ### BEGIN SOLUTION
-    return self.scaling * (self.lora_B @ self.lora_A)
-    ### END SOLUTION
-
-
-@torch.no_grad()
-def merge_(self: LoRALinear) -> None:
-    ### BEGIN SOLUTION
-    if not self.merged:
-        self.base.weight += delta_weight(self)
-        self.merged = True
-    ### END SOLUTION
-
-
-@torch.no_grad()
-def unmerge_(self: LoRALinear) -> None:
-    ### BEGIN SOLUTION
-    if self.merged:
-        self.base.weight -= delta_weight(self)
-        self.merged = False
-    ### END SOLUTION
-
-
-LoRALinear.delta_weight, LoRALinear.merge_, LoRALinear.unmerge_ = delta_weight, merge_, unmerge_
 
 # %%
 # Check D: merging keeps the outputs, merging twice changes nothing, unmerging restores
@@ -270,13 +284,26 @@ x = torch.randn(32, 64)
 before = layer(x)
 layer.merge_()
 merge_diff = (layer(x) - before).abs().max().item()
-layer.merge_()
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    layer.merge_()
 twice_diff = (layer(x) - before).abs().max().item()
 layer.unmerge_()
 unmerge_diff = (layer(x) - before).abs().max().item()
 print(f"post-merge diff < 1e-5: {merge_diff < 1e-5}; after a second merge: {twice_diff < 1e-5}; "
       f"after unmerge: {unmerge_diff < 1e-5}")
-assert merge_diff < 1e-5 and twice_diff < 1e-5 and unmerge_diff < 1e-5
+print("a second merge_() warns:", len(caught) == 1)
+assert merge_diff < 1e-5 and twice_diff < 1e-5 and unmerge_diff < 1e-5 and len(caught) == 1
+with torch.no_grad():
+    layer.lora_B[0, 0] = float("inf")
+weight = layer.base.weight.clone()
+try:
+    layer.merge_(safe=True)
+    refused = False
+except ValueError:
+    refused = not layer.merged and torch.equal(layer.base.weight, weight)
+print("merge_(safe=True) refuses an inf, weights unchanged:", refused)
+assert refused
 
 # %% [markdown] lang="en"
 # ## Your implementation against the reference

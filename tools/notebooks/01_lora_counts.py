@@ -125,11 +125,11 @@ check("01.per_linear", lora_params_per_linear)
 
 # %% [markdown] lang="es"
 # <!-- prediction: 01.r8_total -->
-# **Tu predicción.** Mini-GPT tiene 103,680 parámetros, sus 12 Linear están en el inventario de
-# arriba, y LoRA con r = 8 se pone en las 12. ¿Cuántos parámetros entrenables son, y qué fracción de 103,680?
+# **Tu predicción.** Mini-GPT tiene 103 680 parámetros, sus 12 Linear están en el inventario de
+# arriba, y LoRA con r = 8 se pone en las 12. ¿Cuántos parámetros entrenables son, y qué fracción de 103 680?
 #
 # <!-- BEGIN ANSWER -->
-# Una predicción habitual: unos pocos miles, alrededor del 1% del modelo, porque "LoRA entrena una
+# Una predicción habitual: unos pocos miles, alrededor del 1 % del modelo, porque "LoRA entrena una
 # fracción diminuta de los pesos".
 # <!-- END ANSWER -->
 
@@ -243,13 +243,18 @@ for r in (1, 2, 4, 8, 16, 32, 64):
 # ## Ratios: per square Linear and per block
 #
 # A square h × h Linear gets 2hr LoRA parameters for h² weights (2r/h); a whole block, with four
-# h × h projections and an h × 4h MLP, gets 18hr for 12h² weights (1.5·r/h).
+# h × h projections and an h × 4h MLP, gets 18hr for 12h² weights (1.5·r/h). The block formula holds
+# for GPT-style blocks (Mini-GPT, GPT-2 small at h = 768); LLaMA's MLP is a gated SwiGLU with three
+# matrices and its own width, so for LLaMA-7B (h = 4096) only the square-Linear ratio is printed.
 
 # %% [markdown] lang="es"
 # ## Razones: por Linear cuadrada y por bloque
 #
 # Una Linear cuadrada h × h recibe 2hr parámetros LoRA por h² pesos (2r/h); un bloque entero, con
-# cuatro proyecciones h × h y un MLP h × 4h, recibe 18hr por 12h² pesos (1.5·r/h).
+# cuatro proyecciones h × h y un MLP h × 4h, recibe 18hr por 12h² pesos (1,5·r/h). La fórmula del
+# bloque vale para bloques al estilo GPT (Mini-GPT, GPT-2 small con h = 768); el MLP de LLaMA es una
+# SwiGLU con compuerta, de tres matrices y con su propio ancho, así que para LLaMA-7B (h = 4096) solo
+# se imprime la razón por Linear cuadrada.
 
 # %%
 r = 8
@@ -261,11 +266,12 @@ square_lora = lora_params_per_linear(square.in_features, square.out_features, r)
 print(f"square Linear: {square_lora:,} / {square.weight.numel():,} = "
       f"{square_lora / square.weight.numel():.2%} (2r/h = {2 * r / 64:.2%})")
 print(f"one block:     {block_lora:,} / {block_weights:,} = {block_lora / block_weights:.2%} (1.5·r/h = {1.5 * r / 64:.2%})")
-for h in (768, 4096):
-    square_h = lora_params_per_linear(h, h, r) / h**2
-    block_h = (4 * lora_params_per_linear(h, h, r) + lora_params_per_linear(h, 4 * h, r)
-               + lora_params_per_linear(4 * h, h, r)) / (12 * h**2)
-    print(f"h={h}: square Linear {square_h:.2%}, block {block_h:.4%}")
+h = 768  # GPT-2 small: a GPT-style block, so 1.5·r/h holds
+block_h = (4 * lora_params_per_linear(h, h, r) + lora_params_per_linear(h, 4 * h, r)
+           + lora_params_per_linear(4 * h, h, r)) / (12 * h**2)
+print(f"h={h} (GPT-2 small): square Linear {lora_params_per_linear(h, h, r) / h**2:.2%}, block {block_h:.4%}")
+h = 4096  # LLaMA-7B: a SwiGLU MLP, so only the square projections follow 2r/h
+print(f"h={h} (LLaMA-7B): square Linear {lora_params_per_linear(h, h, r) / h**2:.2%}")
 
 # %% [markdown] lang="en"
 # ## Checkpoint sizes on disk
@@ -276,7 +282,7 @@ for h in (768, 4096):
 # %% [markdown] lang="es"
 # ## Tamaños de checkpoint en disco
 #
-# El modelo base del paquete son 103,680 valores float32 más una pequeña cabecera safetensors; un
+# El modelo base del paquete son 103 680 valores float32 más una pequeña cabecera safetensors; un
 # adaptador guarda solo A y B.
 
 # %%
@@ -316,7 +322,7 @@ print(f"trainable params: {lora:,} || all params: {llama_params + lora:,} || tra
 # %% [markdown] lang="es"
 # <!-- prediction: 01.break_even -->
 # **Tu predicción.** Antes de escribir la siguiente función: ¿con qué rango tiene LoRA en una Linear
-# de 64 × 64 tantos parámetros como los 4,096 pesos que adapta?
+# de 64 × 64 tantos parámetros como los 4096 pesos que adapta?
 #
 # <!-- BEGIN ANSWER -->
 # Una predicción habitual: r = 64, el ancho completo de la capa.
@@ -343,7 +349,7 @@ print(f"trainable params: {lora:,} || all params: {llama_params + lora:,} || tra
 # esa capa.
 #
 # Redondea hacia arriba, nunca hacia abajo ni al más cercano: para una capa de 64 × 256,
-# in·out / (in + out) es 51.2, y la respuesta es 52, no el 51 que dan `int()` y `round()`. Usa "por
+# in·out / (in + out) es 51,2, y la respuesta es 52, no el 51 que dan `int()` y `round()`. Usa "por
 # lo menos" (≥), no "más que": en una capa cuadrada los dos conteos son iguales justo en la
 # respuesta. No recorras todos los rangos hasta d_in·d_out; basta una línea de aritmética.
 

@@ -13,11 +13,11 @@
 # measurement. The page of this lab is `lab/03-merge-and-ship.md`.
 #
 # This lab does not train. The adapter comes with the package: it is exactly what
-# `minituner finetune --r 8 --save DIR` writes, the recipe of lab 02 at rank 8 with seed 0, shipped
+# `minituner finetune --r 8 --save DIR` writes, the recipe of lab 02 at rank 8 (`seed=0`), shipped
 # so that you can spend this lab on merging and shipping instead of waiting for a training run.
 
 # %% [markdown] lang="es"
-# # Laboratorio 03 — Fusionar y distribuir un adaptador
+# # Laboratorio 03 — Fusionar y publicar un adaptador
 #
 # Tomas un adaptador de rango 8 ya entrenado, lo fusionas para inferencia (mismas respuestas, una
 # multiplicación de matrices por capa), mides el tiempo de una pasada hacia delante con y sin fusión,
@@ -33,8 +33,8 @@
 # `lab/03-merge-and-ship.es.md`.
 #
 # En este laboratorio no se entrena. El adaptador viene con el paquete: es exactamente lo que escribe
-# `minituner finetune --r 8 --save DIR`, la receta del laboratorio 02 con rango 8 y semilla 0, incluido
-# para que dediques el laboratorio a fusionar y distribuir en vez de esperar a un entrenamiento.
+# `minituner finetune --r 8 --save DIR`, la receta del laboratorio 02 con rango 8 (`seed=0`), incluido
+# para que dediques el laboratorio a fusionar y publicar en vez de esperar a un entrenamiento.
 
 # %%
 import tempfile
@@ -88,9 +88,9 @@ print(figures.check("lora.r8.irregular", accuracy(tuned, splits.irregular)))
 # ## Ejercicio 1 — fusionar una capa y deshacer la fusión
 #
 # Una `LoRALinear` de minituner calcula `base(x) + scaling · B·(A·x)`, con `layer.base` un
-# `nn.Linear`, `layer.lora_A` (r × in), `layer.lora_B` (out × r), el número `layer.scaling` (α/r) y la
-# bandera `layer.merged`. Su `forward` ya se salta la rama del adaptador cuando `merged` es True, así
-# que solo te ocupas del peso y de la bandera:
+# `nn.Linear`, `layer.lora_A` (r × in), `layer.lora_B` (out × r), el número `layer.scaling` (α/r) y el
+# indicador `layer.merged`. Su `forward` ya se salta la rama del adaptador cuando `merged` es True, así
+# que solo te ocupas del peso y del indicador:
 #
 # - `merge(layer)` suma ΔW = `scaling * (lora_B @ lora_A)` a `layer.base.weight`, en su sitio y
 #   dentro de `torch.no_grad()` (el peso es un parámetro: autograd no debe registrar la suma), y
@@ -364,7 +364,7 @@ check("03.save_load", (save, load))
 # at rank 8 yourself, which must then give the tuned model's logits.
 
 # %% [markdown] lang="es"
-# ## Distribuir el adaptador con tu `save`
+# ## Publicar el adaptador con tu `save`
 #
 # Tu `save` escribe el adaptador del modelo ajustado; tu `load` lo pone en un modelo base nuevo que
 # envuelves tú con rango 8, que entonces debe dar los logits del modelo ajustado.
@@ -380,11 +380,11 @@ check("03.save_load", (save, load))
 
 # %% [markdown] lang="es"
 # <!-- prediction: 03.adapter_size -->
-# **Tu predicción.** El adaptador de rango 8 tiene 18,432 números (teoría 05). ¿Cuántos bytes ocupará
+# **Tu predicción.** El adaptador de rango 8 tiene 18 432 números (teoría 05). ¿Cuántos bytes ocupará
 # en disco tu `adapter.safetensors`?
 #
 # <!-- BEGIN ANSWER -->
-# Una predicción habitual: 36,864 bytes, la cifra de la teoría 05 para r = 8.
+# Una predicción habitual: 36 864 bytes, la cifra de la teoría 05 para r = 8.
 # <!-- END ANSWER -->
 
 # %%
@@ -407,8 +407,8 @@ with torch.no_grad():
 # safetensors header, a small JSON text that names each tensor with its dtype, shape and offset.
 
 # %% [markdown] lang="es"
-# Compara con la tabla de la teoría 05: con r = 8, 18,432 parámetros son 73,728 bytes en float32, que
-# es como guarda minituner; los 36,864 bytes de la teoría 05 son la columna de float16. El resto del
+# Compara con la tabla de la teoría 05: con r = 8, 18 432 parámetros son 73 728 bytes en float32, que
+# es como guarda minituner; los 36 864 bytes de la teoría 05 son la columna de float16. El resto del
 # archivo es la cabecera de safetensors, un pequeño texto JSON que nombra cada tensor con su tipo,
 # su forma y su posición.
 
@@ -419,7 +419,7 @@ with torch.no_grad():
 # alpha, targets) so that the loader knows how to wrap a plain base.
 
 # %% [markdown] lang="es"
-# ## Lo que se distribuye: `save_adapter`, con su configuración
+# ## Lo que se publica: `save_adapter`, con su configuración
 #
 # `save_adapter` de minituner escribe los mismos tensores y, a su lado, una pequeña configuración JSON
 # (rango, alpha, objetivos) para que quien cargue sepa cómo envolver un modelo base sin adaptar.

@@ -13,7 +13,7 @@
 # it. The page of this lab is `lab/04-minituner-to-peft.md`.
 #
 # This lab does not train. It loads the course's rank-8 adapter, shipped with the package: it is
-# exactly what `minituner finetune --r 8 --save DIR` writes (the recipe of lab 02, rank 8, seed 0).
+# exactly what `minituner finetune --r 8 --save DIR` writes (the recipe of lab 02, rank 8, `seed=0`).
 
 # %% [markdown] lang="es"
 # # Laboratorio 04 — De minituner a Hugging Face PEFT
@@ -32,7 +32,7 @@
 #
 # Este laboratorio no entrena. Carga el adaptador de rango 8 del curso, que viene con el paquete: es
 # exactamente lo que escribe `minituner finetune --r 8 --save DIR` (la receta del laboratorio 02,
-# rango 8, semilla 0).
+# rango 8, `seed=0`).
 
 # %%
 import tempfile
@@ -97,12 +97,12 @@ print(figures.check("lora.r8.irregular", ours_accuracy))
 
 # %% [markdown] lang="es"
 # <!-- prediction: 04.trainable -->
-# **Tu predicción.** El adaptador de rango 8 de minituner entrena 18,432 parámetros (2,304·r).
+# **Tu predicción.** El adaptador de rango 8 de minituner entrena 18 432 parámetros (2304·r).
 # ¿Cuántos parámetros entrenables indicará `print_trainable_parameters()` para el envoltorio de peft
 # con la misma configuración, y por qué?
 #
 # <!-- BEGIN ANSWER -->
-# Una predicción habitual: algunos más que 18,432, porque peft guarda A y B dentro de módulos
+# Una predicción habitual: algunos más que 18 432, porque peft guarda A y B dentro de módulos
 # `nn.Linear` completos, y estos podrían traer un sesgo o alguna contabilidad propia.
 # <!-- END ANSWER -->
 
@@ -384,11 +384,11 @@ print("your from_peft and minituner.interop.import_peft_adapter load the same ad
 # <!-- prediction: 04.dora -->
 # **Tu predicción.** DoRA separa cada peso adaptado en una dirección, entrenada a través de A y B como
 # en LoRA, y una magnitud entrenable con una entrada por cada característica de salida de la capa. Con
-# r = 8 sobre las mismas 12 Linear, ¿cuántos parámetros entrenables tendrá DoRA, frente a los 18,432 de
+# r = 8 sobre las mismas 12 Linear, ¿cuántos parámetros entrenables tendrá DoRA, frente a los 18 432 de
 # LoRA?
 #
 # <!-- BEGIN ANSWER -->
-# Una predicción habitual: más o menos el doble, unos 37,000, porque DoRA aprende una magnitud además
+# Una predicción habitual: más o menos el doble, unos 37 000, porque DoRA aprende una magnitud además
 # de cada actualización de bajo rango.
 # <!-- END ANSWER -->
 
@@ -412,5 +412,5 @@ print("adapters on one model:", list(two.peft_config), "active:", two.active_ada
 # %% [markdown] lang="es"
 # Compara con tu predicción. La magnitud de DoRA añade un número por cada característica de salida de
 # cada Linear envuelta, sea cual sea el rango: 64 para cada una de q, k, v, o y fc2, y 256 para fc1, es
-# decir, 576 por bloque y 1,152 para los dos bloques: 18,432 + 1,152 = 19,584. rsLoRA no cambia ningún
+# decir, 576 por bloque y 1152 para los dos bloques: 18 432 + 1152 = 19 584. rsLoRA no cambia ningún
 # conteo, solo el escalado: 16/√8 en lugar de 16/8.

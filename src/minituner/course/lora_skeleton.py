@@ -17,6 +17,9 @@ class LoRALinear(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         raise NotImplementedError("TODO")
 
+    def delta_weight(self) -> Tensor:
+        raise NotImplementedError("TODO")
+
     def merge_(self, safe: bool = False) -> None:
         raise NotImplementedError("TODO")
 
