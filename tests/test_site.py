@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import subprocess
 import sys
 import threading
@@ -122,3 +123,38 @@ def test_notebooks_render_as_pages_not_json(site: Path) -> None:
         html = (site / lang / "notebooks" / "02-lora-finetune" / "index.html").read_text()
         assert '"cell_type"' not in html and "jp-Notebook" in html, lang
     assert "barrido de rangos" in (site / "es/notebooks/02-lora-finetune/index.html").read_text()
+
+
+# The theory pages' pictures (tools/diagrams.py, an mkdocs hook): each page links
+# ../assets/diagrams/<name>.svg and gets the drawing in its own language.
+PICTURES = {
+    "theory/01-why-lora": "lora-bypass",
+    "theory/02-parameter-count": "lora-shapes",
+    "theory/03-rank-and-svd": "energy-curve",
+    "theory/04-initialisation-and-scaling": "lora-bypass",
+}
+LANGUAGE = {"": ("en", "frozen", "congelado", " the "), "es/": ("es", "congelado", "frozen", " la ")}
+
+
+def test_theory_pages_embed_their_pictures_in_their_language(site: Path) -> None:
+    sys.path.insert(0, str(ROOT / "tools"))
+    import diagrams
+
+    for prefix, (lang, label, other, word) in LANGUAGE.items():
+        for page, name in PICTURES.items():
+            html = (site / prefix / page / "index.html").read_text()
+            img = re.search(rf'<img alt="([^"]+)" src="\.\./\.\./assets/diagrams/{name}\.svg"', html)
+            assert img, f"{prefix}{page}: no picture {name}.svg"
+            alt = img.group(1)
+            assert word in f" {alt.lower()} ", f"{prefix}{page}: the alt text is not in {lang}: {alt}"
+            svg = (site / prefix / "assets/diagrams" / f"{name}.svg").read_text()
+            assert svg == diagrams.render(name, lang), f"{prefix}{name}.svg is not the drawing of {lang}"
+        bypass = (site / prefix / "assets/diagrams/lora-bypass.svg").read_text()
+        assert label in bypass and other not in bypass, f"{prefix}lora-bypass.svg is not labelled in {lang}"
+    # Theory 03's exercise 2 quotes where each curve of the picture first reaches E(r) = 0.9.
+    reached = [diagrams.first_rank_reaching(curve) for curve in diagrams.energy_curves().values()]
+    for page in ("theory/03-rank-and-svd.md", "theory/03-rank-and-svd.es.md"):
+        text = (ROOT / page).read_text()
+        for r in reached:
+            assert f"\\(r = {r}\\)" in text, f"{page}: the picture reaches 0.9 at r = {r}"
+
