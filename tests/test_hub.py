@@ -1,0 +1,664 @@
+"""A class on the course's JupyterHub (deploy/), driven by a real browser, and the Kubernetes files.
+
+`jupyterhub -f deploy/jupyterhub_config.py` runs on 127.0.0.1 with its own state and homes folders, as
+`make hub` runs it. Headless Chromium plays the class: the instructor signs up, three learners sign up
+and are approved, each starts a server (one in Spanish) that opens their lab 00 notebook, and runs it
+to its first TODO. A learner is refused another's server, and, on a hub run as root, another's files
+from their own kernel. One learner hands in lab 00 (the worked example's), and the instructor grades
+the class from the grading page: the gradebook has the three learners and the verdicts their
+notebooks deserve. Screenshots and the gradebook go to the test's output folder. Run as root, a second
+test runs the hub by a normal account, as `make hub` on a laptop does. Everything the tests started is
+stopped, and every account they created removed, whatever happens.
+
+The other tests read the Kubernetes side offline: the Zero to JupyterHub values against the keys of
+the chart they were written for, the hook they share with the local hub, and the single-user image's
+install command against the Makefile's.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+from playwright.sync_api import Browser, Page
+
+from minituner.course import workspace
+
+ROOT = Path(__file__).parent.parent
+DEPLOY = ROOT / "deploy"
+sys.path.insert(0, str(DEPLOY))
+import accounts as hub_accounts  # noqa: E402
+import minituner_hub as course  # noqa: E402
+
+HUB_PACKAGES = ("jupyterhub", "nativeauthenticator", "jupyterhub_idle_culler")
+MISSING = [name for name in HUB_PACKAGES if importlib.util.find_spec(name) is None]
+needs_hub = pytest.mark.skipif(
+    bool(MISSING),
+    reason=f"the hub extra is not installed ({', '.join(MISSING)}): pip install -c constraints.txt '.[hub]'",
+)
+PROXY = DEPLOY / "node_modules" / ".bin" / "configurable-http-proxy"
+LAB00 = f"{workspace.EXERCISES[0]}.ipynb"
+TODO = {"en": "TODO: write this part", "es": "TODO: escribe esta parte"}
+
+
+# --- The hub, started and stopped ----------------------------------------------------------------
+
+
+@dataclass
+class Hub:
+    url: str
+    homes: Path
+    root: bool  # run as root: one system account per learner
+    instructor: str
+    learners: dict[str, str]  # name -> language
+    password: str = field(default_factory=lambda: secrets.token_hex(8))
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports on 127.0.0.1."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            first = int(s.getsockname()[1])
+        if first + count > 65535:
+            continue
+        try:
+            for port in range(first, first + count):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+    raise RuntimeError("no free ports")
+
+
+def accounts_of(names: list[str]) -> list[pwd.struct_passwd]:
+    """The accounts among `names` that the hub created (never another account of the machine)."""
+    found = []
+    for name in names:
+        try:
+            account = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        if account.pw_gecos == hub_accounts.MARKER:
+            found.append(account)
+    return found
+
+
+def stop(server: subprocess.Popen[bytes], names: list[str]) -> None:
+    """The hub, everything it started (servers and kernels live in sessions of their own), and then
+    the processes of the accounts it created, each by its id."""
+    import psutil
+
+    try:
+        started = psutil.Process(server.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        started = []
+    server.send_signal(signal.SIGTERM)  # the hub stops its servers, services and proxy
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    uids = {account.pw_uid for account in accounts_of(names)}
+    left = [p for p in started if p.is_running()]
+    left += [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real in uids]
+    for process in left:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(left, timeout=10)
+
+
+@contextmanager
+def running_hub(
+    logs: Path, learners: dict[str, str], tag: str, by_a_normal_user: bool = False
+) -> Iterator[Hub]:
+    """`make hub`'s JupyterHub on free loopback ports, its state in a folder of its own; run by root
+    when the test is (one account per learner) or, `by_a_normal_user`, by an account made for it."""
+    assert PROXY.exists(), f"{PROXY} is missing: run `make hub` or `cd deploy && npm ci`"
+    instructor, grader, runner = f"teach-{tag}", f"grader-{tag}", f"hubrun-{tag}"
+    names = [*learners, instructor, grader, runner]
+    clash = [n for n in names if n in {a.pw_name for a in pwd.getpwall()}]
+    assert not clash, f"accounts already on this machine: {clash}"
+    # Not under pytest's own folder (mode 0700): the learners' accounts must reach their homes.
+    base = Path(tempfile.mkdtemp(prefix="minituner-hub-"))
+    base.chmod(0o755)
+    port = free_ports(4)
+    env = {
+        **os.environ,
+        "MINITUNER_HUB_PORT": str(port),
+        "MINITUNER_HUB_STATE": str(base / "state"),
+        "MINITUNER_HUB_HOMES": str(base / "state" / "homes"),
+        "MINITUNER_INSTRUCTOR": instructor,
+        "MINITUNER_GRADER": grader,
+        "MINITUNER_GRADE_JOBS": "3",  # the three learners at once: the wall time of the slowest
+        "OMP_NUM_THREADS": "1",
+    }
+    python, user = Path(sys.executable), {}
+    log = (logs / "jupyterhub.log").open("w")
+    server = None
+    try:
+        if by_a_normal_user:  # an account of its own, and a Python it can run (see deploy/accounts.py)
+            account = hub_accounts.ensure(runner, None)
+            python = hub_accounts.python_for_accounts(base)
+            (base / "state").mkdir()
+            os.chown(base / "state", account.pw_uid, account.pw_gid)
+            user = hub_accounts.as_user(account)
+            env["HOME"] = str(base / "state")
+        cmd = [str(python), "-m", "jupyterhub", "-f", str(DEPLOY / "jupyterhub_config.py")]
+        server = subprocess.Popen(
+            cmd, cwd=base, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **user
+        )
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/hub/api", timeout=1)
+                break
+            except OSError:
+                assert server.poll() is None, (
+                    f"the hub exited: {(logs / 'jupyterhub.log').read_text()[-3000:]}"
+                )
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"the hub did not start: {(logs / 'jupyterhub.log').read_text()[-3000:]}")
+        root = os.geteuid() == 0 and not by_a_normal_user
+        yield Hub(url, base / "state" / "homes", root, instructor, learners)
+    finally:
+        if server is not None:
+            stop(server, names)
+        log.close()
+        for account in accounts_of(names):
+            subprocess.run(["userdel", "--remove", account.pw_name], capture_output=True, check=False)
+        assert not accounts_of(names), "an account the test created is still there"
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    tag = secrets.token_hex(2)
+    learners = {f"ana-{tag}": "en", f"eva-{tag}": "es", f"cai-{tag}": "en"}
+    with running_hub(tmp_path_factory.mktemp("hub"), learners, tag) as running:
+        yield running
+
+
+# --- A learner's and the instructor's steps -------------------------------------------------------
+
+
+def sign_up(page: Page, hub: Hub, name: str) -> str:
+    page.goto(f"{hub.url}/hub/signup")
+    page.fill("#username_input", name)
+    page.fill("#password_input", hub.password)
+    page.fill("#password_confirmation_input", hub.password)
+    page.click("#signup_submit")
+    return page.locator(".alert").inner_text()
+
+
+def sign_in(page: Page, hub: Hub, name: str, next_url: str = "") -> None:
+    page.goto(f"{hub.url}/hub/login" + (f"?next={next_url}" if next_url else ""))
+    page.fill("#username_input", name)
+    page.fill("#password_input", hub.password)
+    page.click("#login_submit")
+
+
+def notebook(page: Page, hub: Hub, name: str, path: str) -> dict[str, Any]:
+    """A file of the learner's server, read through its contents API as the learner."""
+    response = page.request.get(f"{hub.url}/user/{name}/api/contents/{path}?content=1")
+    assert response.ok, f"{path}: {response.status}"
+    return response.json()["content"]
+
+
+def put(page: Page, hub: Hub, name: str, path: str, nb: dict[str, Any]) -> None:
+    """Save a notebook into the learner's server, as JupyterLab does (the xsrf cookie in a header)."""
+    xsrf = next(c["value"] for c in page.context.cookies(f"{hub.url}/user/{name}/") if c["name"] == "_xsrf")
+    response = page.request.put(
+        f"{hub.url}/user/{name}/api/contents/{path}",
+        data=json.dumps({"type": "notebook", "format": "json", "content": nb}),
+        headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"},
+    )
+    assert response.ok, f"{path}: {response.status} {response.text()[:300]}"
+
+
+VISIBLE = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+STDERR = f"{VISIBLE} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+
+
+def open_lab(page: Page, name: str, seconds: float) -> None:
+    """Wait for the learner's server to open their lab 00 notebook; a failed start fails at once."""
+    lab = re.compile(f"/user/{name}/lab/tree/learners/{name}/{workspace.PHASE}/notebooks/{LAB00}")
+    deadline = time.monotonic() + seconds
+    while not lab.search(page.url):
+        assert time.monotonic() < deadline, f"{name}: no lab after {seconds} s, at {page.url}"
+        try:
+            text = page.locator("body").inner_text(timeout=1_000)
+        except Exception:  # noqa: BLE001 - the page is navigating
+            text = ""
+        assert "Spawn failed" not in text and "Internal Server Error" not in text, f"{name}: {text[:1500]}"
+        page.wait_for_timeout(1_000)
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+
+
+def run_all(page: Page) -> None:
+    page.get_by_text("| Idle").wait_for(timeout=120_000)  # the status bar: the kernel is ready
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+
+def wait_and_save(page: Page, hub: Hub, name: str, seconds: float) -> None:
+    """Wait until the run is over (the first cell ran, the kernel idle 3 s in a row), then save."""
+    prompt = page.locator(f"{VISIBLE} .jp-CodeCell .jp-InputArea-prompt").first
+    steady, deadline = 0, time.monotonic() + seconds
+    while steady < 3:
+        assert time.monotonic() < deadline, f"{name}: still running after {seconds} s"
+        page.wait_for_timeout(1_000)
+        kernels = page.request.get(f"{hub.url}/user/{name}/api/kernels").json()
+        ran = prompt.inner_text().strip() not in ("[ ]:", "[*]:")
+        idle = all(k["execution_state"] == "idle" for k in kernels)
+        steady = steady + 1 if ran and idle else 0
+    page.locator(f"{VISIBLE} [data-command='docmanager:save']").first.click()
+    page.get_by_text("Saving completed").wait_for()  # read the file only once it is written
+
+
+def stopped_at_first_todo(nb: dict[str, Any], lang: str) -> str:
+    """'' when the run went cell by cell up to the first TODO it met, stopped there with
+    NotImplementedError in the workspace's language, and ran nothing after it; else what is wrong."""
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    errors = [i for i, c in enumerate(code) if any(o["output_type"] == "error" for o in c["outputs"])]
+    if len(errors) != 1:
+        return f"{len(errors)} cells with an error"
+    (stop,) = errors
+    error = next(o for o in code[stop]["outputs"] if o["output_type"] == "error")
+    first_todo = next(i for i, c in enumerate(code) if "NotImplementedError" in "".join(c["source"]))
+    if error["ename"] != "NotImplementedError" or TODO[lang] not in error["evalue"]:
+        return f"cell {stop}: {error['ename']}: {error['evalue']}"
+    if stop < first_todo or any(c["execution_count"] is None for c in code[: stop + 1]):
+        return f"cell {stop} stopped the run, the first TODO is in cell {first_todo}"
+    if any(c["execution_count"] is not None for c in code[stop + 1 :]):
+        return "cells after the error ran"
+    return ""
+
+
+def probe(cell: str) -> dict[str, Any]:
+    return {
+        "cells": [
+            {"cell_type": "code", "source": cell, "metadata": {}, "outputs": [], "execution_count": None}
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+# --- The class -----------------------------------------------------------------------------------
+
+
+def enrol(browser: Browser, hub: Hub) -> dict[str, Page]:
+    """The instructor signs up (approved by being the admin), the learners sign up and wait for the
+    instructor's approval, then each signs in, chooses the language of their workbooks and starts
+    their server. A page per person, by name."""
+    pages: dict[str, Page] = {}
+    for name in [hub.instructor, *hub.learners]:
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        context.set_default_timeout(60_000)
+        pages[name] = context.new_page()
+    teacher, first = pages[hub.instructor], next(iter(hub.learners))
+    assert "successful" in sign_up(teacher, hub, hub.instructor)
+    for name in hub.learners:
+        assert "sent to the admin" in sign_up(pages[name], hub, name)
+    sign_in(pages[first], hub, first)
+    assert "not been authorized" in pages[first].locator(".login_error").inner_text()
+    sign_in(teacher, hub, hub.instructor, next_url="/hub/authorize")
+    for name in hub.learners:
+        teacher.locator(f"tr#{name} a", has_text="Approve").click()
+        teacher.locator(f"tr#{name}.table-success").wait_for()
+    for name, lang in hub.learners.items():
+        page = pages[name]
+        sign_in(page, hub, name)
+        page.locator(f"input[name=lang][value={lang}]").check()
+        page.locator("#spawn_form button[type=submit]").click()
+    return pages
+
+
+@needs_hub
+@pytest.mark.slow
+def test_a_class_on_the_hub(hub: Hub, browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> None:
+    shots = tmp_path_factory.mktemp("hub-screenshots")
+    pages = enrol(browser, hub)
+    teacher = pages[hub.instructor]
+
+    # Each learner lands on lab 00 and runs it: a fresh workbook stops at its first TODO.
+    for name in hub.learners:
+        page = pages[name]
+        open_lab(page, name, 240)
+        run_all(page)
+    for name, lang in hub.learners.items():
+        page = pages[name]
+        wait_and_save(page, hub, name, 240)
+        path = f"learners/{name}/{workspace.PHASE}/notebooks/{LAB00}"
+        for _ in range(30):  # the save lands
+            problem = stopped_at_first_todo(notebook(page, hub, name, path), lang)
+            if not problem:
+                break
+            page.wait_for_timeout(1_000)
+        assert not problem, f"{name}: {problem}"
+        try:  # the cell that stopped, in view (Run All leaves the last cell in view)
+            page.locator(STDERR).first.scroll_into_view_if_needed(timeout=5_000)
+        except Exception:  # noqa: BLE001 - not rendered: the screenshot shows where the run ended
+            pass
+        page.screenshot(path=str(shots / f"lab00-{name}-{lang}.png"))
+    ana, eva, cai = hub.learners
+
+    # One learner hands in lab 00: the worked example's, saved into their workspace.
+    page = pages[cai]
+    solved = json.loads((ROOT / "learners/example" / workspace.PHASE / "notebooks" / LAB00).read_text())
+    put(page, hub, cai, f"learners/{cai}/{workspace.PHASE}/notebooks/{LAB00}", solved)
+
+    # The instructor starts grading the class (it runs on the hub while the next checks go on).
+    teacher.goto(f"{hub.url}/hub/authorize")
+    teacher.get_by_role("link", name=re.compile("^Grade the class")).click()  # the browser's language
+    assert "Workspaces: 3" in teacher.locator("body").inner_text()
+    teacher.get_by_role("link", name="Español").click()
+    assert "Espacios de trabajo: 3" in teacher.locator("body").inner_text()
+    teacher.goto(f"{hub.url}/services/grader/?lang=en")
+    teacher.click("#grade")
+
+    # Meanwhile, a learner is refused another's server, another's files, and the grading page.
+    page = pages[ana]
+    for url in (f"/user/{eva}/lab", f"/user/{eva}/api/contents/learners"):
+        response = page.goto(hub.url + url)
+        assert response is not None and response.status == 403, (
+            f"{ana} at {url}: {response and response.status}"
+        )
+        assert page.locator(".jp-NotebookPanel").count() == 0
+    response = page.goto(f"{hub.url}/services/grader/")
+    assert response is not None and response.status == 403
+    if hub.root:  # one account per learner: another's home is closed to this learner's kernel
+        target = hub.homes / eva / "learners" / eva / workspace.PHASE / "notebooks" / LAB00
+        code = f"try:\n    open({str(target)!r}).read()\n    print('read')\n"
+        code += "except PermissionError:\n    print('refused')"
+        page.goto(f"{hub.url}/user/{ana}/lab")
+        put(page, hub, ana, "probe.ipynb", probe(code))
+        page.goto(f"{hub.url}/user/{ana}/lab/tree/probe.ipynb?reset")  # only this notebook open
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+        run_all(page)
+        output = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output").first
+        output.wait_for(timeout=60_000)
+        assert output.inner_text().strip() == "refused"
+
+    # The gradebook: the three learners, and the verdicts their notebooks deserve.
+    teacher.locator("#gradebook").wait_for(timeout=420_000)
+    assert "failed" not in teacher.locator("#status").inner_text()
+    teacher.screenshot(path=str(shots / "gradebook.png"), full_page=True)
+    with teacher.expect_download() as download:
+        teacher.click("a[href$='gradebook.csv']")
+    download.value.save_as(shots / "gradebook.csv")
+    book = list(csv.DictReader(io.StringIO((shots / "gradebook.csv").read_text())))
+    rows = {row["learner"]: row for row in book}
+    assert sorted(rows) == sorted(hub.learners), book
+    for name in (ana, eva):
+        assert rows[name]["lab 00"].startswith("fail") and TODO[hub.learners[name]] in rows[name]["lab 00"]
+        assert rows[name]["total"] == "0/8", rows[name]
+    assert rows[cai]["lab 00"] == "pass", rows[cai]
+    assert rows[cai]["lab 01"].startswith("fail") and rows[cai]["total"] == "1/8", rows[cai]
+    copy = hub.homes / hub.instructor / "gradebook" / "gradebook.csv"
+    assert copy.read_text() == (shots / "gradebook.csv").read_text()
+    if hub.root:
+        assert copy.stat().st_uid == pwd.getpwnam(hub.instructor).pw_uid
+    for page in pages.values():
+        page.context.close()
+
+
+@needs_hub
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="not run as root, test_a_class_on_the_hub is this test")
+def test_a_hub_run_by_a_normal_user(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Not run as root (make hub on a laptop), the hub runs every server as its own user: a learner
+    still gets a workspace in their language, in a home of their own, and their lab 00; the hub still
+    refuses them another's server (their kernel, running as the same user, is not kept out)."""
+    tag = secrets.token_hex(2)
+    bea = f"bea-{tag}"
+    with running_hub(tmp_path_factory.mktemp("hub-user"), {bea: "es"}, tag, by_a_normal_user=True) as hub:
+        pages = enrol(browser, hub)
+        open_lab(pages[bea], bea, 240)
+        home = hub.homes / bea
+        assert home.stat().st_uid == pwd.getpwnam(f"hubrun-{tag}").pw_uid
+        assert home.stat().st_mode & 0o777 == 0o700
+        assert 'language = "es"' in (home / course.workspace(bea) / "learner.toml").read_text()
+        pages[bea].get_by_text("| Idle").wait_for(timeout=120_000)  # the kernel is ready
+        pages[bea].screenshot(path=str(tmp_path_factory.mktemp("hub-user-screenshots") / f"lab00-{bea}.png"))
+        response = pages[bea].goto(f"{hub.url}/user/{hub.instructor}/lab")  # not running: 404, no access
+        assert (
+            response is not None and response.status in (403, 404) and "JupyterLab" not in pages[bea].title()
+        )
+        for page in pages.values():
+            page.context.close()
+
+
+# --- Kubernetes, offline --------------------------------------------------------------------------
+
+# Zero to JupyterHub chart 4.4.0 (JupyterHub 5.5.0): the keys of its values.schema.yaml under which
+# z2jh-values.yaml writes, to the depth this file uses. A key outside them is refused by `helm install`.
+CHART = "4.4.0"
+KNOWN = {
+    "hub": {
+        "config",
+        "extraConfig",
+        "extraFiles",
+        "extraEnv",
+        "loadRoles",
+        "services",
+        "templatePaths",
+        "templateVars",
+        "resources",
+        "db",
+        "image",
+        "networkPolicy",
+        "cookieSecret",
+        "concurrentSpawnLimit",
+        "activeServerLimit",
+        "consecutiveFailureLimit",
+        "shutdownOnLogout",
+        "redirectToServer",
+    },
+    "singleuser": {
+        "image",
+        "cpu",
+        "memory",
+        "storage",
+        "defaultUrl",
+        "cmd",
+        "extraEnv",
+        "lifecycleHooks",
+        "startTimeout",
+        "uid",
+        "fsGid",
+        "networkPolicy",
+        "profileList",
+        "extraResource",
+        "cloudMetadata",
+        "extraFiles",
+    },
+    "singleuser.cpu": {"limit", "guarantee"},
+    "singleuser.memory": {"limit", "guarantee"},
+    "singleuser.image": {"name", "tag", "pullPolicy", "pullSecrets"},
+    "singleuser.storage": {
+        "type",
+        "capacity",
+        "homeMountPath",
+        "dynamic",
+        "static",
+        "extraVolumes",
+        "extraVolumeMounts",
+        "extraLabels",
+    },
+    "proxy": {
+        "chp",
+        "secretToken",
+        "service",
+        "https",
+        "traefik",
+        "labels",
+        "annotations",
+        "deploymentStrategy",
+        "secretSync",
+    },
+    "scheduling": {"userScheduler", "podPriority", "userPlaceholder", "corePods", "userPods"},
+    "scheduling.userScheduler": {"enabled", "replicas"},
+    "scheduling.podPriority": {"enabled", "globalDefault", "defaultPriority", "userPlaceholderPriority"},
+    "scheduling.userPlaceholder": {"enabled", "replicas", "resources"},
+    "cull": {
+        "enabled",
+        "users",
+        "adminUsers",
+        "removeNamedServers",
+        "timeout",
+        "every",
+        "concurrency",
+        "maxAge",
+    },
+    "prePuller": {"hook", "continuous", "pullProfileListImages", "extraImages"},
+    "ingress": {"enabled", "annotations", "ingressClassName", "hosts", "pathSuffix", "pathType", "tls"},
+}
+TOP = {
+    "hub",
+    "proxy",
+    "singleuser",
+    "scheduling",
+    "ingress",
+    "prePuller",
+    "cull",
+    "debug",
+    "rbac",
+    "global",
+    "custom",
+}
+
+
+def values() -> dict[str, Any]:
+    return yaml.safe_load((DEPLOY / "z2jh-values.yaml").read_text())
+
+
+def test_the_helm_values_use_only_keys_the_chart_knows() -> None:
+    doc = values()
+    assert set(doc) <= TOP, set(doc) - TOP
+    for path, known in KNOWN.items():
+        node = doc
+        for key in path.split("."):
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        assert set(node) <= known, f"{path}: {set(node) - known} (chart {CHART})"
+    for name, entry in doc["hub"].get("extraFiles", {}).items():
+        assert set(entry) <= {"mountPath", "data", "stringData", "binaryData", "mode"}, name
+        assert "mountPath" in entry and sum(k in entry for k in ("data", "stringData", "binaryData")) == 1
+    assert all(re.match(r"^[A-Z]", cls) for cls in doc["hub"].get("config", {})), "hub.config: class names"
+    assert f"chart {CHART}" in (DEPLOY / "z2jh-values.yaml").read_text()
+
+
+def test_the_helm_values_give_each_learner_a_share_and_a_volume() -> None:
+    single = values()["singleuser"]
+    assert 0 < single["cpu"]["guarantee"] <= single["cpu"]["limit"]
+    gib = {"M": 1 / 1024, "G": 1}
+    size = lambda text: float(text[:-1]) * gib[text[-1]]  # noqa: E731
+    assert 0 < size(single["memory"]["guarantee"]) <= size(single["memory"]["limit"])
+    assert single["storage"]["type"] == "dynamic" and single["storage"]["capacity"]
+    assert single["storage"]["homeMountPath"] == course.POD_HOME
+    assert values()["cull"]["enabled"] is True
+    # The figures of the instructor's page, in both languages, are the ones the values give.
+    memory = tuple(int(single["memory"][k].removesuffix("M")) for k in ("guarantee", "limit"))
+    cpu = single["cpu"]["guarantee"]
+    en = (ROOT / "learners" / "README.md").read_text()
+    es = (ROOT / "learners" / "README.es.md").read_text()
+    assert f"guarantee {memory[0]} MiB, limit {memory[1]} MiB" in en
+    assert f"guarantee {cpu:g}, limit {single['cpu']['limit']:g}" in en
+    assert f"garantía {memory[0]} MiB, límite {memory[1]} MiB" in es
+    assert f"garantía {cpu:g}, límite".replace(".", ",") in es
+
+
+def test_the_kubernetes_hook_is_the_local_hub_s() -> None:
+    """hub.extraConfig imports deploy/minituner_hub.py (mounted by hub.extraFiles) and calls
+    kubernetes(c); its pre-spawn hook gives a learner's pod the same workspace and first page."""
+    from traitlets.config import Config
+
+    doc = values()["hub"]
+    mounted = {entry["mountPath"] for entry in doc["extraFiles"].values()}
+    assert any(path.endswith("/minituner_hub.py") for path in mounted)
+    c = Config()
+    code = "\n".join(doc["extraConfig"].values())  # imports the module mounted above
+    exec(compile(code, "extraConfig", "exec"), {"c": c})
+    assert c.KubeSpawner.pre_spawn_hook is course.kubernetes_pre_spawn
+    assert c.Authenticator.username_pattern == course.USERNAME_PATTERN
+    learner = SimpleNamespace(
+        user=SimpleNamespace(name="ana", admin=False),
+        user_options=course.options_from_form({"lang": ["es"]}),
+        environment={},
+        lifecycle_hooks={},
+        default_url="",
+    )
+    c.KubeSpawner.apply_user_options(learner, learner.user_options)
+    course.kubernetes_pre_spawn(learner)
+    assert learner.default_url == course.default_url("ana")
+    assert learner.environment["MINITUNER_LANG"] == "es"
+    assert learner.lifecycle_hooks["postStart"]["exec"]["command"] == course.post_start("ana", "es")
+    teacher = SimpleNamespace(user=SimpleNamespace(name="t", admin=True), user_options={}, environment={})
+    course.kubernetes_pre_spawn(teacher)
+    assert teacher.default_url == "/lab" and course.options_form(teacher) == ""
+
+
+def test_the_post_start_hook_creates_the_workspace_once(tmp_path: Path) -> None:
+    """The pod's postStart command, run in a shell: a Spanish workspace, then nothing (and exit 0)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    for _ in range(2):
+        done = subprocess.run(
+            course.post_start("eva", "es", str(tmp_path)), env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+    home = tmp_path / course.workspace("eva")
+    assert 'language = "es"' in (home / "learner.toml").read_text()
+    assert (tmp_path / course.default_url("eva").removeprefix("/lab/tree/")).exists()
+
+
+def test_the_hub_s_policy_names_minituner_s_workspace(tmp_path: Path) -> None:
+    assert course.PHASE == workspace.PHASE and f"{course.FIRST_NOTEBOOK}.ipynb" == LAB00
+    for name in ("ana", "eva-2", "b_9"):
+        assert re.fullmatch(course.USERNAME_PATTERN, name) and workspace.NAME.fullmatch(name)
+    for name in ("root", "x" * 32):  # any name the pattern takes is a learner name too
+        assert not re.fullmatch(course.USERNAME_PATTERN, name) or workspace.NAME.fullmatch(name)
+    assert not re.fullmatch(course.USERNAME_PATTERN, "9lives")  # useradd wants a letter first
+    assert course.options_from_form({"lang": ["fr"]}) == {"lang": "en"}
+    home = workspace.new(workspace.Learner(tmp_path, "ana"), "en")
+    assert home == tmp_path / course.workspace("ana")
+    assert (home / "notebooks" / LAB00).exists()
+
+
+def install_commands(text: str) -> list[str]:
+    """Every `pip install` of a Makefile or a Dockerfile, its words only (no paths to pip)."""
+    found = re.findall(r"(?:python -m pip|/pip|\bpip) install ([^\n\\]+)", text.replace("\\\n", " "))
+    return [" ".join(found_.split()) for found_ in found]
+
+
+def test_the_image_installs_what_make_installs() -> None:
+    make = install_commands((ROOT / "Makefile").read_text())
+    image = install_commands((DEPLOY / "Dockerfile").read_text())
+    assert make and image == make[:1], (image, make)
