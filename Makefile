@@ -21,10 +21,10 @@ site: $(STAMP)  ## build and serve the bilingual site on 127.0.0.1:8000
 
 # Two pytest workers on two cores: one thread each, or they fight over the cores.
 test: $(STAMP) chromium $(PROXY)  ## lint, type-check and run the whole suite (tests and notebooks)
-	$(BIN)/ruff check src tests tools
+	$(BIN)/ruff check src tests tools deploy
 	$(BIN)/mypy --strict src/minituner
 	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadscope tests src/minituner/course/tests $(NOTEBOOKS) \
-		--nbval --nbval-current-env --nbval-sanitize-with src/minituner/nbval-sanitize.cfg
+		--nbval --nbval-current-env --nbval-sanitize-with src/minituner/nbval-sanitize.cfg --durations=15
 
 # The browser tests drive Debian's chromium (Playwright cannot download its own here).
 chromium:
