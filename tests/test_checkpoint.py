@@ -163,3 +163,17 @@ def test_the_shipped_adapter_is_the_recipe_at_rank_8() -> None:
     assert FIGURES["lora.r8.irregular"].holds(accuracy(model, splits.irregular))
     assert FIGURES["lora.r8.retention"].holds(accuracy(model, splits.heldout))
     assert json.loads((shipped_adapter() / "minituner_config.json").read_text())["r"] == 8
+
+
+def test_saved_files_get_the_users_permissions_not_owner_only(tmp_path: Path) -> None:
+    """safetensors' save_file writes mode 0600; an adapter to share is as readable as its config."""
+    from minituner.interop import export_peft_adapter
+
+    model = wrap_minigpt_with_lora(MiniGPT(), r=2)
+    folder = save_adapter(model, tmp_path / "adapter")
+    save_model(MiniGPT(), tmp_path / "base.safetensors")
+    export_peft_adapter(model, tmp_path / "peft")
+    config_mode = next(folder.glob("*.json")).stat().st_mode & 0o777
+    written = [*folder.glob("*.safetensors"), tmp_path / "base.safetensors", *(tmp_path / "peft").glob("*")]
+    for path in written:
+        assert path.stat().st_mode & 0o777 == config_mode, path.name

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
 from .lora import LoRALinear, load_lora_state_dict, lora_state_dict, wrap_minigpt_with_lora
@@ -30,8 +30,14 @@ def read_safetensors(path: Path) -> dict[str, Tensor]:
         raise ValueError(f"{path} is not a readable safetensors file ({err})") from None
 
 
+def write_safetensors(tensors: dict[str, Tensor], path: str | Path) -> None:
+    """Like safetensors' save_file, but the file gets the permissions of any other file the user
+    writes (their umask): save_file makes it readable by its owner only, which a shared adapter is not."""
+    Path(path).write_bytes(save(tensors))
+
+
 def save_model(model: MiniGPT, path: str | Path) -> None:
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    write_safetensors({k: v.contiguous() for k, v in model.state_dict().items()}, path)
 
 
 def load_model(path: str | Path) -> MiniGPT:
@@ -80,7 +86,7 @@ def save_adapter(model: nn.Module, directory: str | Path) -> Path:
         "alpha": layers[0].alpha,
         "target_modules": sorted({n.rsplit(".", 1)[-1] for n in names}),
     }
-    save_file(lora_state_dict(model), str(directory / ADAPTER_WEIGHTS))
+    write_safetensors(lora_state_dict(model), directory / ADAPTER_WEIGHTS)
     (directory / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     return directory
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from .checkpoint import read_safetensors
+from .checkpoint import read_safetensors, write_safetensors
 from .lora import LoRALinear, load_lora_state_dict, lora_state_dict, wrap_minigpt_with_lora
 
 PEFT_PREFIX = "base_model.model."
@@ -56,7 +55,7 @@ def export_peft_adapter(model: nn.Module, directory: str | Path) -> Path:
     }
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    save_file(to_peft_state_dict(lora_state_dict(model)), str(directory / PEFT_WEIGHTS))
+    write_safetensors(to_peft_state_dict(lora_state_dict(model)), directory / PEFT_WEIGHTS)
     (directory / PEFT_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     return directory
 
