@@ -153,7 +153,8 @@ def grade_contract(home: Path, cache: Path) -> str:
     lora = home / "lab" / "lora.py"
     if not lora.exists():
         return _("missing: lab/lora.py")
-    code = "".join(f"{f.name}\n{f.read_text(errors='replace')}" for f in sorted(lora.parent.rglob("*.py")))
+    lab = sorted(lora.parent.rglob("*.py"))
+    code = "".join(f"{f.relative_to(lora.parent)}\n{f.read_text(errors='replace')}" for f in lab)
     cached = cache_file(cache, "contract " + code)  # lora.py and whatever it may import beside it
     verdict = recall(cached)
     if verdict is None:
