@@ -97,6 +97,15 @@ def reachable(path: Path) -> bool:
     return all(p.stat().st_mode & 0o001 for p in path.parents) and path.stat().st_mode & 0o005 == 0o005
 
 
+def closed_to_learners() -> Path | None:
+    """The course's packages or this folder, if other accounts cannot reach them (a clone in a
+    folder of mode 0700, say): a learner's server, kernel and grading all read them."""
+    import minituner
+
+    course = (Path(sysconfig.get_paths()["purelib"]), Path(minituner.__file__).parent, Path(__file__).parent)
+    return next((path for path in course if not reachable(path)), None)
+
+
 def python_for_accounts(folder: Path) -> Path:
     """A Python that the learners' accounts can run, with this environment's packages.
 

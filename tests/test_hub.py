@@ -58,6 +58,12 @@ needs_hub = pytest.mark.skipif(
     bool(MISSING),
     reason=f"the hub extra is not installed ({', '.join(MISSING)}): pip install -c constraints.txt '.[hub]'",
 )
+CLOSED = hub_accounts.closed_to_learners() if not MISSING else None
+reachable_by_learners = pytest.mark.skipif(
+    CLOSED is not None and os.geteuid() == 0,
+    reason=f"{CLOSED} is closed to other accounts (a folder above it has mode 0700): the learners' "
+    "accounts could not run the course from there, so the hub refuses to start; clone it under /srv",
+)
 PROXY = DEPLOY / "node_modules" / ".bin" / "configurable-http-proxy"
 LAB00 = f"{workspace.EXERCISES[0]}.ipynb"
 TODO = {"en": "TODO: write this part", "es": "TODO: escribe esta parte"}
@@ -343,6 +349,7 @@ def enrol(browser: Browser, hub: Hub) -> dict[str, Page]:
 
 
 @needs_hub
+@reachable_by_learners
 @pytest.mark.slow
 def test_a_class_on_the_hub(hub: Hub, browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> None:
     shots = tmp_path_factory.mktemp("hub-screenshots")
@@ -432,6 +439,7 @@ def test_a_class_on_the_hub(hub: Hub, browser: Browser, tmp_path_factory: pytest
 
 
 @needs_hub
+@reachable_by_learners
 @pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="not run as root, test_a_class_on_the_hub is this test")
 def test_a_hub_run_by_a_normal_user(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -662,3 +670,15 @@ def test_the_image_installs_what_make_installs() -> None:
     make = install_commands((ROOT / "Makefile").read_text())
     image = install_commands((DEPLOY / "Dockerfile").read_text())
     assert make and image == make[:1], (image, make)
+
+
+def test_a_folder_closed_to_others_is_not_reachable(tmp_path: Path) -> None:
+    """What the hub checks before it starts as root: every folder above the course open to others."""
+    inner = tmp_path / "clone" / "course"
+    inner.mkdir(parents=True)
+    (tmp_path / "clone").chmod(0o700)
+    tmp_path.chmod(0o755)
+    try:
+        assert not hub_accounts.reachable(inner)
+    finally:
+        (tmp_path / "clone").chmod(0o755)
