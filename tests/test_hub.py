@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page
 
+from conftest import wait_until_up
 from minituner.course import workspace
 
 ROOT = Path(__file__).parent.parent
@@ -180,17 +180,7 @@ def running_hub(
             cmd, cwd=base, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **user
         )
         url = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/hub/api", timeout=1)
-                break
-            except OSError:
-                assert server.poll() is None, (
-                    f"the hub exited: {(logs / 'jupyterhub.log').read_text()[-3000:]}"
-                )
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"the hub did not start: {(logs / 'jupyterhub.log').read_text()[-3000:]}")
+        wait_until_up(f"{url}/hub/api", server, logs / "jupyterhub.log", "the hub")
         root = os.geteuid() == 0 and not by_a_normal_user
         yield Hub(url, base / "state" / "homes", root, instructor, learners)
     finally:
