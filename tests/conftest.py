@@ -1,15 +1,10 @@
 """A fixed seed for every test, English messages again after a test that asked for Spanish, and the
-headless Chromium of the browser tests (Debian's `chromium`, which `make test` installs), and the wait
-for a server the browser tests start."""
+headless Chromium of the browser tests (Debian's `chromium`, which `make test` installs)."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import torch
@@ -49,15 +44,3 @@ def browser() -> Iterator[Browser]:
         b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield b
         b.close()
-
-
-def wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path, what: str) -> None:
-    """Poll `url` for up to 60 s; fail with the log's tail if the server exits or never answers."""
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except OSError:
-            assert server.poll() is None, f"{what} exited: {log.read_text()[-3000:]}"
-            time.sleep(0.5)
-    pytest.fail(f"{what} did not start: {log.read_text()[-3000:]}")

@@ -43,8 +43,8 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page
 
-from conftest import wait_until_up
 from minituner.course import workspace
+from servers import wait_until_up
 
 ROOT = Path(__file__).parent.parent
 DEPLOY = ROOT / "deploy"

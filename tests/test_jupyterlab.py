@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
-from conftest import wait_until_up
 from minituner.course import workspace
 from minituner.course.workspace import EXERCISES, Learner
+from servers import wait_until_up
 
 ROOT = Path(__file__).parent.parent
 
