@@ -62,11 +62,16 @@ def english_pages(site: Path) -> list[str]:
 
 def open_page(page: Page, url: str, errors: list[str]) -> None:
     page.goto(url, wait_until="load")
+    check_page(page, errors)
+
+
+def check_page(page: Page, errors: list[str]) -> None:
+    """The loaded page has every image and no script error."""
     broken = page.evaluate(
         "[...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)"
     )
-    assert not broken, f"{url}: broken images {broken}"
-    assert not errors, f"{url}: page errors {errors}"
+    assert not broken, f"{page.url}: broken images {broken}"
+    assert not errors, f"{page.url}: page errors {errors}"
 
 
 def switch_language(page: Page, lang: str) -> None:
@@ -94,7 +99,7 @@ def test_every_page_switches_language_and_back(site: Path, server: str, browser:
         page.wait_for_load_state("load")
         assert page.url == f"{server}/es/{path}", f"switching {path} to Spanish landed on {page.url}"
         assert page.get_attribute("html", "lang") == "es", path
-        open_page(page, page.url, errors)
+        check_page(page, errors)
         switch_language(page, "en")
         page.wait_for_load_state("load")
         assert page.url == f"{server}/{path}", f"switching back from Spanish landed on {page.url}"

@@ -42,14 +42,33 @@ def test_a_rerun_on_this_machine_gives_the_same_numbers() -> None:
     threads = torch.get_num_threads()
     try:
         make_reproducible()
-        assert torch.get_num_threads() == 1 and torch.are_deterministic_algorithms_enabled()
+        assert torch.get_num_threads() == 1
         cfg = FinetuneConfig(r=2, steps=20)
         a, b = (finetune(load_base(), cfg, progress=False) for _ in range(2))
         assert a.losses == b.losses
         assert (a.irregular_accuracy, a.retention) == (b.irregular_accuracy, b.retention)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_deterministic_algorithms_would_change_no_number_at_one_thread() -> None:
+    """Why make_reproducible leaves torch.use_deterministic_algorithms alone: at one thread on the CPU,
+    LoRA and full fine-tuning train to the same bits with it and without it."""
+    threads = torch.get_num_threads()
+    runs = []
+    try:
+        for deterministic in (False, True):
+            make_reproducible()
+            torch.use_deterministic_algorithms(deterministic)
+            configs = (FinetuneConfig(r=8, steps=20), FinetuneConfig(r=None, steps=20))
+            runs.append([finetune(load_base(), cfg, progress=False) for cfg in configs])
+    finally:
+        torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(False)
+    for plain, checked in zip(*runs, strict=True):
+        assert plain.losses == checked.losses
+        weights = zip(plain.model.state_dict().values(), checked.model.state_dict().values(), strict=True)
+        assert all(torch.equal(x, y) for x, y in weights)
 
 
 def test_another_seed_moves_the_rank_8_figure_by_ten_points() -> None:

@@ -48,7 +48,7 @@ def predict(model: nn.Module, examples: list[Example], batch_size: int = 1024) -
 
 
 @torch.no_grad()
-def correct(model: nn.Module, examples: list[Example], batch_size: int = 2048) -> list[bool]:
+def correct(model: nn.Module, examples: list[Example], batch_size: int = 256) -> list[bool]:
     """Would greedy decoding write exactly each answer? Decided in one forward pass.
 
     Greedy decoding writes the answer iff, at every answer position, the most likely next token

@@ -14,15 +14,16 @@ Batch = tuple[Tensor, Tensor]  # inputs (B, T), targets (B, T) with -100 where n
 
 
 def make_reproducible(seed: int = 0) -> None:
-    """Re-running prints the same numbers on this machine: one seed, one thread, deterministic kernels.
+    """Re-running prints the same numbers on this machine: one seed and one thread.
 
     The thread count changes how a sum is split, so one thread keeps the numbers independent of the
-    machine's cores (a fine-tune takes seconds either way). Another CPU still rounds differently:
-    figures.py says what that changes.
+    machine's cores (a fine-tune takes seconds either way). On the CPU at one thread, every operation
+    this course uses is already deterministic: `torch.use_deterministic_algorithms(True)` would change
+    no number (tests/test_training.py checks that) and would import PyTorch's compiler, over a second
+    per notebook. Another CPU still rounds differently: figures.py says what that changes.
     """
     torch.manual_seed(seed)
     torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
 
 
 def lm_loss(model: nn.Module, batch: Batch) -> Tensor:
