@@ -55,12 +55,12 @@ def test_deterministic_algorithms_would_change_no_number_at_one_thread() -> None
     """Why make_reproducible leaves torch.use_deterministic_algorithms alone: at one thread on the CPU,
     LoRA and full fine-tuning train to the same bits with it and without it."""
     threads = torch.get_num_threads()
+    configs = (FinetuneConfig(r=8, steps=20), FinetuneConfig(r=None, steps=20))
     runs = []
     try:
         for deterministic in (False, True):
             make_reproducible()
             torch.use_deterministic_algorithms(deterministic)
-            configs = (FinetuneConfig(r=8, steps=20), FinetuneConfig(r=None, steps=20))
             runs.append([finetune(load_base(), cfg, progress=False) for cfg in configs])
     finally:
         torch.set_num_threads(threads)

@@ -49,7 +49,7 @@ def predict(model: nn.Module, examples: list[Example], batch_size: int = 1024) -
 
 @torch.no_grad()
 def correct(model: nn.Module, examples: list[Example], batch_size: int = 256) -> list[bool]:
-    """Would greedy decoding write exactly each answer? Decided in one forward pass.
+    """Would greedy decoding write exactly each answer? One forward pass per batch, no decoding loop.
 
     Greedy decoding writes the answer iff, at every answer position, the most likely next token
     given the *correct* prefix is the correct token (by induction on the position), full stop
