@@ -9,7 +9,7 @@ NOTEBOOKS := $(filter-out %.es.ipynb,$(wildcard notebooks/*.ipynb))
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: site test lab notebooks chromium bench bench-grading clean mutation messages hub capacity
+.PHONY: site test lab notebooks chromium bubblewrap bench bench-grading clean mutation messages hub capacity
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ site: $(STAMP)  ## build and serve the bilingual site on 127.0.0.1:8000
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
 # Two pytest workers on two cores: one thread each, or they fight over the cores.
-test: $(STAMP) chromium $(PROXY)  ## lint, type-check and run the whole suite (tests and notebooks)
+test: $(STAMP) chromium bubblewrap $(PROXY)  ## lint, type-check and run the whole suite (tests and notebooks)
 	$(BIN)/ruff check src tests tools deploy
 	$(BIN)/mypy --strict src/minituner
 	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadscope tests src/minituner/course/tests $(NOTEBOOKS) \
@@ -30,6 +30,11 @@ test: $(STAMP) chromium $(PROXY)  ## lint, type-check and run the whole suite (t
 chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+# The grader runs each learner's code in a bubblewrap sandbox (src/minituner/course/sandbox.py).
+bubblewrap:
+	@command -v bwrap >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq bubblewrap >/dev/null; }
 
 notebooks: $(STAMP)  ## rebuild and execute the notebooks from tools/notebooks (EN + ES)
 	cd tools/notebooks && OMP_NUM_THREADS=1 ../../$(BIN)/python build.py
@@ -49,7 +54,7 @@ $(PROXY): $(STAMP) deploy/package.json deploy/package-lock.json
 		ci --no-audit --no-fund --omit=dev
 	touch $(PROXY)
 
-hub: $(STAMP) $(PROXY)  ## the class's JupyterHub on 127.0.0.1:8100 (deploy/jupyterhub_config.py; see learners/README.md)
+hub: $(STAMP) bubblewrap $(PROXY)  ## the class's JupyterHub on 127.0.0.1:8100 (deploy/jupyterhub_config.py; see learners/README.md)
 	$(BIN)/jupyterhub -f deploy/jupyterhub_config.py
 
 capacity: $(STAMP)  ## measure a learner's CPU and memory, print the capacity table of learners/README.md
@@ -64,7 +69,7 @@ mutation: $(STAMP)  ## mutation testing of lora.py against the contract: the sco
 	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2 > .mutmut.log 2>&1 || { cat .mutmut.log; exit 1; }
 	$(BIN)/python tools/mutation.py
 
-bench-grading: $(STAMP)  ## time grading: per workspace, a class of 30 projected, an unchanged re-run
+bench-grading: $(STAMP) bubblewrap  ## time grading: per workspace, a class of 30 projected, an unchanged re-run
 	OMP_NUM_THREADS=1 $(BIN)/python tools/bench_grading.py 4
 
 bench: $(STAMP)  ## benchmark LoRALinear against peft, loralib and nn.Linear (prints, writes tools/benchmark-results.md)

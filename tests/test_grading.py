@@ -1,29 +1,35 @@
-"""Grading a planted class: every row is asserted, and one broken learner never stops the rest.
+"""Grading a planted class: every row is asserted, one broken learner never stops the rest, and no
+cheat passes what it targets.
 
-The worked example is graded alone first; the planted learners are copies of it with one thing
-broken, graded next in the same folder, so their unchanged notebooks are cache hits and each row
-shows exactly the planted failure.
+The worked example is graded alone first; the planted learners are copies of it (or of a blank
+workspace) with one thing changed, graded next in the same folder, so that their unchanged
+notebooks are cache hits and each row shows exactly what was planted. The cheats are the ones that
+fool a pytest-based grader in public reports, each tried the way a clever learner would.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from minituner.course import workspace
-from minituner.course.grading import ITEMS, LABS, grade
+from minituner.course import handin, workspace
+from minituner.course.grading import ITEMS, LABS, grade, markdown_cell
 from minituner.course.workspace import Learner
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "learners" / "example"
 PASS = {item: "pass" for item in ITEMS} | {"total": f"{len(ITEMS)}/{len(ITEMS)}"}
+LAB00, LAB01 = "notebooks/00-lora-by-hand.ipynb", "notebooks/01-lora-counts.ipynb"
+MARK = "minituner-cheat-marker"  # in every file or process a cheat tries to leave behind
 
 
 def edit_notebook(path: Path, edit: Callable[[str], str], count: int = 0) -> None:
@@ -36,6 +42,18 @@ def edit_notebook(path: Path, edit: Callable[[str], str], count: int = 0) -> Non
             cell["source"] = edit(source)
             changed += 1
     assert changed, f"the planted edit found nothing to change in {path.name}"
+    path.write_text(json.dumps(nb))
+
+
+def insert_cells(path: Path, sources: list[str]) -> None:
+    """New code cells after the notebook's first code cell (its imports), as a learner adds them."""
+    nb = json.loads(path.read_text())
+    first = next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code")
+    cells = [
+        {"cell_type": "code", "metadata": {}, "source": s, "outputs": [], "execution_count": None}
+        for s in sources
+    ]
+    nb["cells"][first + 1 : first + 1] = cells
     path.write_text(json.dumps(nb))
 
 
@@ -57,8 +75,68 @@ def rows(book: Path) -> dict[str, dict[str, str]]:
         return {r[0]: dict(zip(["learner", *ITEMS, "total"], r, strict=True)) for r in reader}
 
 
+# --- The cheats ------------------------------------------------------------------------------------
+
+PASS_EVERYTHING = """import pytest
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    report.outcome = "passed"
+    return report
+"""
+FORGE_JUNIT = """import atexit, sys
+XML = ('<testsuites><testsuite name="pytest" tests="1" failures="0" errors="0">'
+       '<testcase classname="test_contract" name="test_lora_init_identity"/></testsuite></testsuites>')
+def forge():
+    for arg in sys.argv:
+        if arg.startswith("--junitxml="):
+            open(arg.split("=", 1)[1], "w").write(XML)
+forge()
+atexit.register(forge)
+raise SystemExit(0)
+"""
+SKIP_ALL = "import pytest\npytest.skip('nothing to see', allow_module_level=True)\n"
+FAKE_CHECK = 'def check(name, value):\n    print(f"\\u2713 {name}")\n'
+PATCH_CHECKS = """import minituner.course.checks as checks
+for spec in checks.CHECKS.values():  # every function of every check now says 'right'
+    for field, value in list(vars(spec).items()):
+        if callable(value):
+            object.__setattr__(spec, field, lambda *args, **kwargs: None)
+"""
+SWALLOW = """def mark(shell, etype, value, tb, tb_offset=None):
+    print("\\u2713 " + str(value).split(":")[0])  # the check's name, as if it had passed
+
+get_ipython().set_custom_exc((BaseException,), mark)
+"""
+COUNT_ONLY_A = ("return r * (d_in + d_out)", "return r * d_in")  # a plausible wrong count
+SHADOW = 'def check(name, value):\n    print(f"\\u2713 {name}")\n'
+
+
+def escapes(classmate: Path, port: int) -> list[str]:
+    """Cells that try to get out of the sandbox, each on its own (a failure does not stop the next)."""
+    attempts = [
+        f"open('/tmp/{MARK}', 'w').write('x')",
+        f"open('{Path.home()}/{MARK}', 'w').write('x')",
+        f"open('/home/{MARK}', 'w').write('x')",
+        f"print(open('{classmate}').read()[:20])",
+        f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3).send(b'{MARK}')",
+        f"import subprocess; subprocess.Popen(['sh', '-c', 'sleep 600', '{MARK}'], start_new_session=True)",
+        "blob = bytearray(3 * 2**30)",
+        "while True:\n    pass",
+    ]
+    return attempts
+
+
+def cheater(learners: Path, name: str, base: Path) -> Path:
+    shutil.copytree(base, learners / name)
+    return learners / name / "phase-28"
+
+
 @pytest.fixture(scope="module")
-def gradebook(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
+def planted(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, dict[str, dict[str, str]], socket.socket]:
     learners = tmp_path_factory.mktemp("course") / "learners"
     shutil.copytree(EXAMPLE, learners / "example")
     start = time.perf_counter()
@@ -67,20 +145,20 @@ def gradebook(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, s
     assert (n, passed) == (1, 1)
 
     workspace.new(Learner(learners.parent, "blank"), "es")
+    blank = learners / "blank"
     for name in ("wrong", "hang", "tamper", "silent", *(f"only{c[4:]}" for c in LABS)):
         shutil.copytree(EXAMPLE, learners / name)
     wrong = learners / "wrong/phase-28"
     (wrong / "lab/lora.py").write_text(
         (wrong / "lab/lora.py").read_text().replace("torch.zeros(base.out", "torch.randn(base.out")
     )
-    lab00 = "notebooks/00-lora-by-hand.ipynb"
-    edit_notebook(wrong / lab00, lambda s: s.replace("torch.zeros(base.out", "torch.randn(base.out"))
+    edit_notebook(wrong / LAB00, lambda s: s.replace("torch.zeros(base.out", "torch.randn(base.out"))
     edit_notebook(
-        learners / "hang/phase-28" / lab00,
+        learners / "hang/phase-28" / LAB00,
         lambda s: s.replace("TARGETS = (", "while True:\n    pass\nTARGETS = ("),
     )
     edit_notebook(
-        learners / "tamper/phase-28" / lab00,
+        learners / "tamper/phase-28" / LAB00,
         lambda s: s.replace("assert init_diff < 1e-6 and trainable == 1024", "pass"),
     )
     edit_notebook(
@@ -93,12 +171,60 @@ def gradebook(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, s
     )
     for column, name in LABS.items():
         edit_notebook(learners / f"only{column[4:]}/phase-28/notebooks/{name}.ipynb", plant_bug, count=1)
+
+    # The cheats, on blank workspaces: configuration files in every folder, a forged result file, a
+    # skip at import, a redefined or patched check, errors swallowed, a shadow package, links to a
+    # classmate's files, and cells that try to get out.
+    configs = cheater(learners, "configs", blank)
+    for folder in (configs, *[p for p in configs.rglob("*") if p.is_dir()]):
+        (folder / "conftest.py").write_text(PASS_EVERYTHING)
+        (folder / "pytest.ini").write_text("[pytest]\naddopts = -p no:nbval --co\n")
+        (folder / "pytest.py").write_text("import sys\nsys.exit(0)\n")
+    (cheater(learners, "forge", blank) / "lab/lora.py").write_text(FORGE_JUNIT)
+    (cheater(learners, "skipper", blank) / "lab/lora.py").write_text(SKIP_ALL)
+    # Lab 01 with a wrong count that raises nothing, and a way to print the check's mark anyway.
+    for name, cells in (
+        ("redefine", [FAKE_CHECK]),
+        ("patcher", [PATCH_CHECKS]),
+        ("swallow", [SWALLOW]),
+        ("shadow", []),
+    ):
+        home = cheater(learners, name, EXAMPLE)
+        edit_notebook(home / LAB01, lambda s: s.replace(*COUNT_ONLY_A))
+        if cells:
+            insert_cells(home / LAB01, cells)
+    shadow = learners / "shadow/phase-28"
+    for folder in (shadow / "notebooks/minituner/course", shadow / "lab/minituner/course"):
+        folder.mkdir(parents=True)
+        (folder.parent / "__init__.py").write_text("")
+        (folder / "__init__.py").write_text("")
+        (folder / "checks.py").write_text(SHADOW)
+    linker = cheater(learners, "linker", blank)
+    for relative in ("lab/lora.py", LAB01):
+        (linker / relative).unlink()
+        (linker / relative).symlink_to(learners / "example/phase-28" / relative)
+    (linker / "notes").rename(linker / "notes-mine")
+    (linker / "notes").symlink_to(learners / "example/phase-28/notes")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.5)
+    escape = cheater(learners, "escape", blank)
+    insert_cells(
+        escape / LAB00, escapes(learners / "example/phase-28/lab/lora.py", listener.getsockname()[1])
+    )
+
     start = time.perf_counter()
     # 45 s a cell: a loaded machine takes long to import torch and peft, and a timeout is not a fail.
     book, n, passed = grade(learners, jobs=2, timeout=300, cell_timeout=45)
     print(f"graded {n - 1} planted workspaces in {time.perf_counter() - start:.1f} s")
     assert (learners / "gradebook.md").read_text().count("\n| ") == n + 1
-    return rows(book)
+    return learners, rows(book), listener
+
+
+@pytest.fixture(scope="module")
+def gradebook(planted: tuple[Path, dict[str, dict[str, str]], socket.socket]) -> dict[str, dict[str, str]]:
+    return planted[1]
 
 
 def test_blank_workspace_fails_every_item(gradebook: dict[str, dict[str, str]]) -> None:
@@ -148,6 +274,118 @@ def test_tampered_check_cell_fails(gradebook: dict[str, dict[str, str]]) -> None
     )
 
 
+# --- No cheat passes what it targets ----------------------------------------------------------------
+
+
+def passes(row: dict[str, str]) -> set[str]:
+    return {item for item in ITEMS if row[item] == "pass"}
+
+
+def test_pytest_configuration_in_every_folder_passes_nothing(gradebook: dict[str, dict[str, str]]) -> None:
+    """conftest.py, pytest.ini and pytest.py are not handed in, and pytest would not read them."""
+    assert passes(gradebook["configs"]) == set(), gradebook["configs"]
+    assert {k: v for k, v in gradebook["configs"].items() if k != "learner"} == {
+        k: v for k, v in gradebook["blank"].items() if k != "learner"
+    }
+
+
+def test_a_forged_result_file_or_a_skip_at_import_is_not_a_pass(gradebook: dict[str, dict[str, str]]) -> None:
+    assert not gradebook["forge"]["contract"].startswith("pass"), gradebook["forge"]
+    assert gradebook["skipper"]["contract"].startswith("fail: test_"), gradebook["skipper"]
+    assert "skipped, not passed" in gradebook["skipper"]["contract"]
+
+
+@pytest.mark.parametrize("name", ["redefine", "patcher", "swallow", "shadow"])
+def test_a_notebook_cannot_print_its_way_past_a_check(
+    gradebook: dict[str, dict[str, str]], name: str
+) -> None:
+    """Lab 01 counts only A, and the notebook prints '✓ 01.per_linear' anyway: the grader trusts
+    only the check's record, judged outside the sandbox."""
+    row = gradebook[name]
+    assert row["lab 01"].startswith("fail: "), row
+    assert row["lab 00"] == row["contract"] == "pass", row
+
+
+def test_links_to_a_classmate_s_files_are_refused_and_named(gradebook: dict[str, dict[str, str]]) -> None:
+    row = gradebook["linker"]
+    assert row["contract"] == "error: lab/lora.py: refused: a symbolic link: only regular files are graded"
+    assert row["lab 01"] == f"error: {LAB01}: refused: a symbolic link: only regular files are graded"
+    assert row["breaks"] == "error: notes: refused: a symbolic link: only regular files are graded"
+    assert passes(row) == set()
+
+
+def test_nothing_gets_out_of_the_sandbox(
+    planted: tuple[Path, dict[str, dict[str, str]], socket.socket],
+) -> None:
+    learners, book, listener = planted
+    row = book["escape"]
+    assert row["lab 00"].startswith(("fail: ", "timeout")) and passes(row) == set(), row
+    for path in (Path("/tmp") / MARK, Path.home() / MARK, Path("/home") / MARK):
+        assert not path.exists(), f"{path} was written from inside the sandbox"
+    with pytest.raises(TimeoutError):
+        listener.accept()  # no connection ever arrived
+    survivors = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if MARK.encode() in (proc / "cmdline").read_bytes():
+                survivors.append(proc.name)
+        except OSError:
+            continue
+    assert not survivors, f"processes left by a graded notebook: {survivors}"
+    for honest in ("example", "only00", "silent"):
+        assert book[honest]["contract"] == "pass"
+
+
+def test_a_blank_workspace_after_a_cheater_is_not_passed_from_the_cache(
+    planted: tuple[Path, dict[str, dict[str, str]], socket.socket], tmp_path: Path
+) -> None:
+    """The cache is keyed on what was graded: a blank workspace with the cheater's code gets the
+    cheater's verdicts, which are fails."""
+    learners = tmp_path / "learners"
+    learners.mkdir()
+    shutil.copytree(planted[0] / ".grading-cache", learners / ".grading-cache")
+    workspace.new(Learner(tmp_path, "late"), "es")
+    book, n, passed = grade(learners, jobs=1, timeout=300, cell_timeout=45)
+    row = rows(book)["late"]
+    assert passes(row) == set() and passed == 0, row
+
+
+def test_the_handed_in_copy_is_the_allowlist_and_nothing_else(tmp_path: Path) -> None:
+    home = workspace.new(Learner(tmp_path, "ana"), "en")
+    (home / "notebooks" / "conftest.py").write_text("x")
+    (home / "notebooks" / "extra.ipynb").write_text("{}")
+    (home / "lab" / "helper.py").write_text("x = 1\n")
+    (home / "lab" / "sub").mkdir()
+    (home / "lab" / "sub" / "deep.py").write_text("x")
+    (home / "notes" / "big.md").write_bytes(b"x" * (handin.FILE_LIMIT + 1))
+    os.mkfifo(home / "notes" / "pipe.md")
+    copy = tmp_path / "copy"
+    refused = handin.copy(home, copy)
+    handed = sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file())
+    assert handed == sorted(
+        [
+            "learner.toml",
+            "lab/lora.py",
+            "lab/helper.py",
+            "notes/notes.md",
+            "notes/breaks.md",
+            *(f"notebooks/{name}.ipynb" for name in handin.EXERCISES),
+        ]
+    )
+    assert {(r.path, r.reason) for r in refused} == {
+        ("notes/big.md", "larger than the limit of 8 MiB"),
+        ("notes/pipe.md", "not a regular file (a pipe, a socket or a device)"),
+    }
+    assert all(p.stat().st_mode & 0o077 == 0 for p in copy.rglob("*"))  # modes not kept: ours, 0600/0700
+
+
+def test_the_gradebook_escapes_what_a_learner_printed() -> None:
+    printed = "| pass | <script>alert(1)</script> [link](http://x) **bold**\nnew row"
+    cell = markdown_cell(printed)
+    assert "\n" not in cell and "<script>" not in cell and "](" not in cell and "**" not in cell
+    assert re.search(r"(?<!\\)\|", cell) is None
+
+
 def test_new_workspace_is_never_overwritten(tmp_path: Path) -> None:
     home = workspace.new(Learner(tmp_path, "ana"), "en")
     (home / "lab/lora.py").write_text("# my work\n")
@@ -156,6 +394,13 @@ def test_new_workspace_is_never_overwritten(tmp_path: Path) -> None:
     assert (home / "lab/lora.py").read_text() == "# my work\n"
     with pytest.raises(ValueError, match="'Ana B'"):
         Learner(tmp_path, "Ana B")
+
+
+def test_a_new_workbook_has_no_output_under_any_check_cell(tmp_path: Path) -> None:
+    home = workspace.new(Learner(tmp_path, "ana"), "en")
+    for name in handin.EXERCISES:
+        cells = json.loads((home / "notebooks" / f"{name}.ipynb").read_text())["cells"]
+        assert all(c["outputs"] == [] for c in cells if c["cell_type"] == "code"), name
 
 
 def test_the_solution_pages_include_the_example_lora() -> None:

@@ -9,8 +9,9 @@ from the AVX kernels the reference run used. Each class runs on its own xdist wo
 
 from __future__ import annotations
 
-import json
+import csv
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,12 +32,16 @@ def run_notebooks(env: dict[str, str]) -> None:
     assert done.returncode == 0, done.stdout[-4000:]
 
 
-def grade_example(env: dict[str, str], cache: Path) -> dict[str, str]:
-    cmd = [sys.executable, "-m", "minituner.course.grading", str(EXAMPLE), "60", str(cache)]
-    done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True)
-    assert done.returncode == 0 and done.stdout.strip(), done.stderr[-4000:]
-    row: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
-    return row
+def grade_example(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The worked example's row, graded by `minituner grade` with the simulated machine's kernels
+    (the sandbox passes ATEN_CPU_CAPABILITY and MKL's choices on; it pins one thread)."""
+    shutil.copytree(EXAMPLE.parent, tmp_path / "learners" / "example")
+    cmd = [sys.executable, "-m", "minituner", "grade", str(tmp_path / "learners"), "--jobs", "1"]
+    done = subprocess.run(cmd, cwd=tmp_path, env={**os.environ, **env}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-4000:]
+    with (tmp_path / "learners" / "gradebook.csv").open() as f:
+        header, row = list(csv.reader(f))
+    return dict(zip(header[1:-1], row[1:-1], strict=True))
 
 
 @pytest.mark.slow

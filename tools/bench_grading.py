@@ -5,7 +5,9 @@ the worked example (each notebook differs by a comment, so no verdict is shared 
 with two jobs, then grades the unchanged class again, and prints the seconds of each and the time a
 class of 30 would take at the measured rate. The CPU seconds of the graders (user + system, all
 child processes) are printed beside the wall time: unlike the wall time, they do not grow when
-something else runs on the machine.
+something else runs on the machine. The sandbox's own cost per workspace (bubblewrap and the
+rlimits around its two runs, the contract and the notebooks) is measured apart: the same Python
+started in it and out of it.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from __future__ import annotations
 import json
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from minituner.course import sandbox
 from minituner.course.grading import grade
 
 EXAMPLE = Path(__file__).parent.parent / "learners" / "example"
@@ -38,6 +42,25 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def sandbox_cost(repeats: int = 5) -> float:
+    """Seconds a workspace's two sandboxed runs cost over the same two Pythons started directly."""
+    argv = [sys.executable, "-I", "-c", "import pytest, minituner"]
+    with tempfile.TemporaryDirectory() as tmp:
+        copy, scratch = Path(tmp) / "copy", Path(tmp) / "scratch"
+        copy.mkdir()
+        scratch.mkdir()
+        sandbox.prepare(copy, scratch)
+        inside = outside = 0.0
+        for _ in range(repeats):  # interleaved: a load on the machine weighs on both alike
+            start = time.perf_counter()
+            sandbox.run(argv, copy, scratch, writable=False, limits=sandbox.Limits(), env={}, timeout=60)
+            inside += time.perf_counter() - start
+            start = time.perf_counter()
+            subprocess.run(argv, cwd=tmp, env=sandbox.environment({}, home=tmp), check=True)
+            outside += time.perf_counter() - start
+    return 2 * (inside - outside) / repeats
+
+
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 4
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,6 +79,7 @@ def main() -> int:
     print(f"per workspace: {per:.0f} s of one job (one thread each), {cpu / graded:.0f} s of CPU")
     print(f"a class of 30 at this rate, --jobs 2: {30 * first / graded / 60:.1f} min")
     print(f"the same class again, unchanged: {again:.1f} s")
+    print(f"the sandbox's cost per workspace (two runs): {sandbox_cost():.2f} s")
     return 0
 
 

@@ -17,10 +17,12 @@
 # de cada medición hay una celda de predicción: escribe la tuya antes de ejecutar la celda siguiente.
 
 # %%
+from dataclasses import replace
+
 import matplotlib.pyplot as plt
 import torch
 
-from minituner import figures, load_base, wrap_minigpt_with_lora
+from minituner import figures, load_base, lora_parameter_count, wrap_minigpt_with_lora
 from minituner.course.checks import check
 from minituner.evaluate import accuracy, accuracy_by_tense, predict
 from minituner.grammar import conjugate_regular, make_splits
@@ -78,8 +80,9 @@ for a, e in regularised[::6]:
 # Write `train_step(model, optimizer, batch)`: the language-model loss of the batch
 # (`lm_loss(model, batch)`), gradients cleared, backward, one optimizer step; return the loss as a
 # Python float. The optimizer holds only the adapter's A and B, so only they move; the frozen base
-# must not change. The check runs your step twice against the library's and compares where the
-# adapter ends up (a forgotten `zero_grad` shows in the second step).
+# must not change. The check runs your step three times on a small adapter and a batch of its own,
+# against the library's step, and compares the losses and where the adapter ends up (a forgotten
+# `zero_grad` shows from the second step on).
 
 # %% [markdown] lang="es"
 # ## Ejercicio 02.step — un paso de entrenamiento
@@ -87,9 +90,9 @@ for a, e in regularised[::6]:
 # Escribe `train_step(model, optimizer, batch)`: la pérdida de modelo de lenguaje del lote
 # (`lm_loss(model, batch)`), los gradientes a cero, backward y un paso del optimizador; devuelve la
 # pérdida como un float de Python. El optimizador solo contiene A y B del adaptador, así que solo
-# ellos se mueven; la base congelada no debe cambiar. La comprobación ejecuta tu paso dos veces
-# frente al de la biblioteca y compara dónde acaba el adaptador (un `zero_grad` olvidado se nota en
-# el segundo paso).
+# ellos se mueven; la base congelada no debe cambiar. La comprobación ejecuta tu paso tres veces
+# sobre un adaptador pequeño y un lote propios, frente al paso de la biblioteca, y compara las
+# pérdidas y dónde acaba el adaptador (un `zero_grad` olvidado se nota desde el segundo paso).
 
 # %%
 def train_step(model, optimizer, batch):
@@ -104,7 +107,7 @@ def train_step(model, optimizer, batch):
 
 
 # %%
-# Check 02.step: your step against the library's, two steps on a small adapter
+# Check 02.step: your step against the library's, three steps on a small adapter
 check("02.step", train_step)
 
 # %% [markdown] lang="en"
@@ -167,33 +170,41 @@ print(figures.check("lora.r8.retention", mine[1]))
 # <!-- END ANSWER -->
 
 # %% [markdown] lang="en"
-# Write `sweep(ranks)`: for each rank, a fresh base fine-tuned with the recipe at that rank
-# (`finetune(load_base(), FinetuneConfig(r=r), splits, progress=False)`), and return a dict
-# `{rank: (irregular accuracy, retention)}`. Run it for rank 1 and add your own rank-8 result.
+# Write `sweep(ranks, config, data)`: for each rank, a fresh base fine-tuned with the recipe
+# `config` at that rank, on `data`:
+# `finetune(load_base(), replace(config, r=r), data, progress=False)` (`replace`, from
+# `dataclasses`, copies the config with another rank). Return a dict `{rank: result}` of what
+# `finetune` returns. By default `config` is the course's recipe and `data` the course's splits; the
+# check calls your function with a recipe of a few steps and a few cells of its own, and compares
+# every result with the library's, so use `config` and `data` as they are given. The cell runs it
+# for rank 1 and adds your own rank-8 result.
 
 # %% [markdown] lang="es"
-# Escribe `sweep(ranks)`: para cada rango, un modelo base nuevo ajustado con la receta en ese rango
-# (`finetune(load_base(), FinetuneConfig(r=r), splits, progress=False)`), y devuelve un dict
-# `{rango: (exactitud irregular, retención)}`. Ejecútalo para el rango 1 y añade tu resultado de
-# rango 8.
+# Escribe `sweep(ranks, config, data)`: para cada rango, un modelo base nuevo ajustado con la receta
+# `config` en ese rango, sobre `data`:
+# `finetune(load_base(), replace(config, r=r), data, progress=False)` (`replace`, de `dataclasses`,
+# copia la configuración con otro rango). Devuelve un dict `{rango: resultado}` con lo que devuelve
+# `finetune`. Por defecto `config` es la receta del curso y `data` los conjuntos del curso; la
+# comprobación llama a tu función con una receta de pocos pasos y unas pocas celdas propias, y
+# compara cada resultado con el de la biblioteca, así que usa `config` y `data` tal como te llegan.
+# La celda la ejecuta para el rango 1 y añade tu resultado de rango 8.
 
 # %%
-def sweep(ranks):
-    """{rank: (irregular accuracy, retention)}, one recipe fine-tune per rank."""
+RECIPE = FinetuneConfig()  # the course's recipe: rank 8, α = 16 on all 12 Linears, 200 steps
+
+
+def sweep(ranks, config=RECIPE, data=splits):
+    """{rank: the result of finetune()}: a fresh base per rank, fine-tuned with `config` at that rank on `data`."""
     ### BEGIN SOLUTION
-    results = {}
-    for r in ranks:
-        result = finetune(load_base(), FinetuneConfig(r=r), splits, progress=False)
-        results[r] = (result.irregular_accuracy, result.retention)
-    return results
+    return {r: finetune(load_base(), replace(config, r=r), data, progress=False) for r in ranks}
     ### END SOLUTION
 
 
-by_rank = sweep([1]) | {8: mine}
+by_rank = {r: (result.irregular_accuracy, result.retention) for r, result in sweep([1]).items()} | {8: mine}
 
 # %%
-# Check 02.sweep: ranks 1 and 8, each with (irregular accuracy, retention)
-check("02.sweep", by_rank)
+# Check 02.sweep: your sweep against the library's, on a small recipe and data of the check's own
+check("02.sweep", sweep)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -235,30 +246,50 @@ print(figures.check("lora.r1.irregular", by_rank[1][0]))
 # <!-- END ANSWER -->
 
 # %% [markdown] lang="en"
-# `budget` already holds your rank-8 run as `"all"`. Choose a rank for attention only and one for MLP
-# only so that each trains about as many parameters (within 10%; lab 01's counts tell you what each
-# rank costs), fine-tune each with the recipe (`FinetuneConfig(r=r, target_modules=targets)`) and add
-# them to `budget` as `{placement: (trainable parameters, irregular accuracy)}`.
+# Write `at_budget(budget, placements, config, data)`. `placements` maps a name to the target modules
+# of a placement, such as `{"mlp": ("fc1", "fc2")}`. For each placement, choose the rank whose
+# trainable parameters are nearest `budget`: lab 01's counts, where rank r costs r times what rank 1
+# costs (`lora_parameter_count(load_base(), 1, targets)`). Then fine-tune a fresh base with the
+# recipe `config` at that rank on those targets (`replace(config, r=r, target_modules=targets)`), on
+# `data`, and return a dict `{placement: result}` of what `finetune` returns. As for `sweep`, the
+# check calls it with a budget, placements, a recipe and cells of its own. The cell runs it for
+# attention only and MLP only at the 18,432 parameters of your rank-8 run, and adds both to `budget`,
+# which already holds that run as `"all"`: `{placement: (trainable parameters, irregular accuracy)}`.
 
 # %% [markdown] lang="es"
-# `budget` ya contiene tu ejecución de rango 8 como `"all"`. Elige un rango para solo atención y otro
-# para solo MLP de modo que cada una entrene aproximadamente los mismos parámetros (con un 10 % de
-# margen; los recuentos del laboratorio 01 te dicen cuánto cuesta cada rango), ajusta cada una con la
-# receta (`FinetuneConfig(r=r, target_modules=targets)`) y añádelas a `budget` como
+# Escribe `at_budget(budget, placements, config, data)`. `placements` asocia un nombre a los módulos
+# objetivo de una ubicación, como `{"mlp": ("fc1", "fc2")}`. Para cada ubicación, elige el rango
+# cuyos parámetros entrenables queden más cerca de `budget`: los recuentos del laboratorio 01, donde
+# el rango r cuesta r veces lo que cuesta el rango 1 (`lora_parameter_count(load_base(), 1, targets)`).
+# Después ajusta un modelo base nuevo con la receta `config` en ese rango y con esos objetivos
+# (`replace(config, r=r, target_modules=targets)`), sobre `data`, y devuelve un dict
+# `{ubicación: resultado}` con lo que devuelve `finetune`. Como con `sweep`, la comprobación la llama
+# con un presupuesto, unas ubicaciones, una receta y unas celdas propias. La celda la ejecuta para
+# solo atención y solo MLP con los 18 432 parámetros de tu ejecución de rango 8, y añade las dos a
+# `budget`, que ya contiene esa ejecución como `"all"`:
 # `{ubicación: (parámetros entrenables, exactitud irregular)}`.
 
 # %%
+def at_budget(budget, placements, config=RECIPE, data=splits):
+    """{placement: the result of finetune()}: each placement (name -> target modules) at the rank whose
+    trainable parameters are nearest `budget`, a fresh base fine-tuned with `config` on `data`."""
+    ### BEGIN SOLUTION
+    results = {}
+    for placement, targets in placements.items():
+        r = max(1, round(budget / lora_parameter_count(load_base(), 1, targets)))
+        results[placement] = finetune(load_base(), replace(config, r=r, target_modules=targets), data, progress=False)
+    return results
+    ### END SOLUTION
+
+
 attention, mlp = ("q_proj", "k_proj", "v_proj", "o_proj"), ("fc1", "fc2")
 budget = {"all": (sum(p.numel() for p in tuned.parameters() if p.requires_grad), mine[0])}
-### BEGIN SOLUTION
-for placement, targets, r in (("attention", attention, 18), ("mlp", mlp, 14)):
-    result = finetune(load_base(), FinetuneConfig(r=r, target_modules=targets), splits, progress=False)
-    budget[placement] = (result.trainable, result.irregular_accuracy)
-### END SOLUTION
+budget |= {placement: (result.trainable, result.irregular_accuracy)
+           for placement, result in at_budget(budget["all"][0], {"attention": attention, "mlp": mlp}).items()}
 
 # %%
-# Check 02.budget: three placements at about the same number of trainable parameters
-check("02.budget", budget)
+# Check 02.budget: your placements against the library's, at a budget, a small recipe and data of the check's own
+check("02.budget", at_budget)
 
 # %%
 # NBVAL_IGNORE_OUTPUT

@@ -201,7 +201,8 @@ print("merged accuracy equals unmerged accuracy:", accuracy(tuned, splits.irregu
 # `time.time()`), run under `torch.no_grad()` (serving builds no autograd graph), do one untimed
 # warm-up pass, and return the best of `repeats` timed passes: the minimum is the run least
 # disturbed by whatever else the machine is doing. Do not return milliseconds, a list, or the total
-# of all the repeats.
+# of all the repeats. The check runs your function on a model of its own, whose passes take times
+# that it knows, with a `repeats` of its own.
 
 # %% [markdown] lang="es"
 # ## Ejercicio 2 — medir una pasada hacia delante
@@ -212,6 +213,8 @@ print("merged accuracy equals unmerged accuracy:", accuracy(tuned, splits.irregu
 # se construye grafo de autograd), haz una pasada de calentamiento sin medir y devuelve la mejor de
 # `repeats` pasadas medidas: el mínimo es la ejecución menos perturbada por lo que sea que esté
 # haciendo la máquina. No devuelvas milisegundos, ni una lista, ni el total de todas las repeticiones.
+# La comprobación ejecuta tu función sobre un modelo propio, cuyas pasadas tardan tiempos que ella
+# conoce, con un `repeats` propio.
 
 # %%
 def time_forward(model: nn.Module, tokens: torch.Tensor, repeats: int = 5) -> float:
@@ -228,7 +231,7 @@ def time_forward(model: nn.Module, tokens: torch.Tensor, repeats: int = 5) -> fl
     ### END SOLUTION
 
 # %%
-# Check 03.timing: time_forward returns the seconds of one forward pass as a float
+# Check 03.timing: your time_forward on a model whose passes take times the check knows
 check("03.timing", time_forward)
 
 # %% [markdown] lang="en"
@@ -354,7 +357,7 @@ def load(model: nn.Module, folder: Path) -> None:
     ### END SOLUTION
 
 # %%
-# Check 03.save_load: the adapter goes to a .safetensors file and comes back with the same outputs
+# Check 03.save_load: only lora_A and lora_B go to adapter.safetensors, and come back into another model
 check("03.save_load", (save, load))
 
 # %% [markdown] lang="en"

@@ -185,9 +185,9 @@ def _observe_square_merge(lora: ModuleType) -> list[str]:
     x = torch.randn(4, 64)
     with torch.no_grad():
         diff = _merge_shift(square, x)
-    return [f"on a square 64 -> 64 layer merge_() runs, and the output moves by {_shift(diff)}"] + _observe_merge(
-        lora
-    )
+    return [
+        f"on a square 64 -> 64 layer merge_() runs, and the output moves by {_shift(diff)}"
+    ] + _observe_merge(lora)
 
 
 def _observe_target_typo(lora: ModuleType) -> list[str]:
@@ -426,5 +426,3 @@ def diff(break_id: str, fix: bool = False) -> str:
         n=1,
     )
     return "".join(lines)
-
-

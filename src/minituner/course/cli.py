@@ -48,6 +48,15 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
         "--cell-timeout", type=positive_float, default=60.0, help=_("seconds allowed per notebook cell")
     )
     p.add_argument("--all", action="store_true", help=_("grade every workspace again, changed or not"))
+    p.add_argument(
+        "--no-sandbox",
+        dest="sandbox",
+        action="store_false",
+        help=_("run the learners' code without bubblewrap (the gradebook says so)"),
+    )
+    p.add_argument(
+        "--memory", type=positive_float, default=2.0, help=_("GiB of memory allowed per graded process")
+    )
 
 
 def positive_int(text: str) -> int:
@@ -85,18 +94,27 @@ def run(args: argparse.Namespace, lang: str) -> int:
     """One course command; returns the exit code."""
     if args.command == "contract":
         result = contract.check(args.file, args.select)
-        print(_("contract on {path}: {result}").format(path=args.file, result=result))
-        return 0 if result == _("pass") else 1
+        print(_("contract on {path}: {result}").format(path=args.file, result=result.text(_)))
+        return 0 if result.passed else 1
     course = course_folder(args)
     if args.command == "grade":
         path, n, ok = grading.grade(
-            args.folder or course / "learners", args.jobs, args.timeout, args.cell_timeout, args.all, lang
+            args.folder or course / "learners",
+            args.jobs,
+            args.timeout,
+            args.cell_timeout,
+            args.all,
+            lang,
+            sandboxed=args.sandbox,
+            memory=int(args.memory * 2**30),
         )
         print(
             _("graded {n} workspaces, {ok} with every item passing; gradebook: {path}").format(
                 n=n, ok=ok, path=path
             )
         )
+        if not args.sandbox:
+            print(_(grading.NO_SANDBOX), file=sys.stderr)
         return 0
     if args.command == "learner":
         home = workspace.new(workspace.Learner(course, args.name), check(lang))
@@ -129,8 +147,8 @@ def run(args: argparse.Namespace, lang: str) -> int:
             print(line)
     elif args.action == "check":
         result = workspace.check_break(learner, brk)
-        print(_("break {id}: the contract tests: {result}").format(id=brk.id, result=result))
-        return 0 if result == _("pass") else 1
+        print(_("break {id}: the contract tests: {result}").format(id=brk.id, result=result.text(_)))
+        return 0 if result.passed else 1
     elif args.action == "reset":
         kept = workspace.reset_break(learner, brk)
         print(

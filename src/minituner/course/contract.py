@@ -3,24 +3,43 @@
 The tests live in `minituner/course/tests/` (package data), so a wheel install can check a
 learner's file and grade a class without the course repository. Running them needs the `grade`
 extra (pytest, nbval): `pip install 'minituner[grade]'`.
+
+pytest runs in a harness the file under test cannot configure: `python -I` (no current folder on
+the path, no PYTHON* variables), `--noconftest` and a trusted ini of ours (`-c`), a root folder and a
+working folder of its own, only the plugins named here, and the outcomes sent to a descriptor
+(`minituner.course.harness`). The verdict requires exactly the contract's tests: none collected, one
+missing, a stray one or a skipped one is never a pass.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
-import os
+import json
 import re
 import subprocess
 import sys
 import tempfile
-import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..i18n import _
+from ..i18n import N_, _
+from . import breaks
+from .verdict import PASS, Status, Verdict
 
 TESTS = Path(__file__).with_name("tests")
-ANSI = re.compile(r"\x1b\[[0-9;]*m|#x1B\[[0-9;]*m")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 EXTRA = ("pytest", "nbval")
+PLUGINS = ("minituner.course.harness",)
+FIXTURES = "minituner.course.tests.conftest"  # the contract's fixtures, as a plugin (no conftest)
+TRUSTED_INI = "[pytest]\n"
+# Lab 01's counts, tested only when lora.py defines them (test_contract.lab01 skips them otherwise).
+# No other test may skip, and these only inside the test, never while lora.py is loaded.
+OPTIONAL = (
+    "test_lora_parameter_count_is_r_times_in_plus_out",
+    "test_lora_parameter_count_defaults_to_all_12_linears",
+    "test_trainable_parameters_report_prints_what_peft_prints",
+)
 
 
 def require_extra() -> None:
@@ -32,58 +51,156 @@ def require_extra() -> None:
         )
 
 
-def _first_failure(cases: list[ET.Element]) -> str:
-    """'pass', or 'fail: <first failing cell or test>: <one-line reason>'."""
-    for case in cases:
-        for problem in (*case.iter("failure"), *case.iter("error")):
-            text = ANSI.sub("", f"{problem.get('message') or ''}\n{problem.text or ''}")
-            errors = re.findall(r"^(?:E\s+)?(\w+(?:Error|Exception|Interrupt)\b.*|NotYet\b.*)$", text, re.M)
-            reason = errors[-1] if errors else next((ln for ln in text.splitlines() if ln.strip()), "")
-            verdict = _("timeout") if re.search(r"time ?out|timed out", text, re.I) else _("fail")
-            return f"{verdict}: {case.get('name')}: {' '.join(reason.split())[:160]}"
-    return _("pass")
+def pytest_command(
+    args: list[str], scratch: str, results_fd: int, plugins: tuple[str, ...] = ()
+) -> list[str]:
+    """The isolated pytest command line; `scratch` is its root and working folder (not the learner's)."""
+    cmd = [sys.executable, "-I", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest"]
+    cmd += ["-c", f"{scratch}/pytest.ini", "--rootdir", scratch, f"--results-fd={results_fd}"]
+    for plugin in (*PLUGINS, *plugins):
+        cmd += ["-p", plugin]
+    return [*cmd, *args]
 
 
-def _not_run(output: str) -> str:
-    return _("error") + ": " + (output.strip().splitlines() or ["pytest did not run"])[-1][:160]
+def contract_args(impl: str, select: str | None = None) -> list[str]:
+    return [str(TESTS / "test_contract.py"), "--impl", impl, *(["-k", select] if select else [])]
 
 
-def first_failure(junit: Path, output: str) -> str:
-    """'fail: <first failing cell or test>: <one-line reason>', from pytest's JUnit XML."""
-    if not junit.exists():
-        return _not_run(output)
-    return _first_failure(list(ET.parse(junit).getroot().iter("testcase")))
-
-
-def verdicts_by_file(junit: Path, output: str, files: list[str]) -> dict[str, str]:
-    """One verdict per file of one pytest run: a test's classname ends with its file's name."""
-    if not junit.exists():
-        return dict.fromkeys(files, _not_run(output))
-    cases = list(ET.parse(junit).getroot().iter("testcase"))
-    ran = {f: [c for c in cases if (c.get("classname") or "").endswith(f)] for f in files}
-    return {f: _first_failure(found) if found else _not_run(output) for f, found in ran.items()}
-
-
-def pytest(args: list[str], cwd: Path, junit: Path, plugins: tuple[str, ...] = ()) -> str:
-    """Run pytest in a child process with only the named plugins; its output. Writes only in `cwd`."""
+@functools.cache
+def expected_tests() -> tuple[str, ...]:
+    """The contract's test names, collected here, by our own code, with no learner's file loaded."""
     require_extra()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only what is needed: each plugin costs start-up time
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"]
-    cmd += [arg for plugin in plugins for arg in ("-p", plugin)]
-    done = subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True)
-    return done.stdout + done.stderr
+    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "results", "w+") as results:
+        (Path(tmp) / "pytest.ini").write_text(TRUSTED_INI)
+        cmd = pytest_command([*contract_args("unused"), "--collect-only"], tmp, results.fileno(), (FIXTURES,))
+        subprocess.run(cmd, cwd=tmp, capture_output=True, pass_fds=(results.fileno(),), check=False)
+        results.seek(0)
+        for line in results:
+            record = json.loads(line)
+            if "collected" in record:
+                return tuple(test_name(i) for i in record["collected"])
+    raise RuntimeError("the contract's tests could not be collected")
 
 
-def run_pytest(args: list[str], cwd: Path, junit: Path) -> str:
-    """'pass', or the first failure as one line. Nothing is written outside `cwd`."""
-    return first_failure(junit, pytest(args, cwd, junit))
+def test_name(nodeid: str) -> str:
+    """'test_x[3]' from '.../test_contract.py::test_x[3]' (or 'Cell 3' from a notebook's item)."""
+    return nodeid.split("::", 1)[-1]
 
 
-def check(impl: Path, select: str | None = None) -> str:
-    """Run the contract on the lora.py at `impl`: 'pass' or the first failure. Writes nothing beside it."""
+@dataclass(frozen=True)
+class Results:
+    """What the harness reported: the collected ids, each test's outcome, whether pytest finished."""
+
+    collected: list[str] | None
+    outcomes: dict[str, dict[str, str]]
+    finished: bool
+
+    def of_file(self, name: str) -> Results:
+        """Only the tests of the file called `name` (a notebook's cells, in a run of several)."""
+
+        def mine(nodeid: str) -> bool:
+            return Path(nodeid.split("::", 1)[0]).name == name
+
+        collected = None if self.collected is None else [i for i in self.collected if mine(i)]
+        return Results(collected, {i: o for i, o in self.outcomes.items() if mine(i)}, self.finished)
+
+
+def read_results(text: str) -> Results:
+    """The harness's records, one JSON object a line; anything else is ignored."""
+    collected: list[str] | None = None
+    outcomes: dict[str, dict[str, str]] = {}
+    finished = False
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict):
+            continue
+        if isinstance(record.get("collected"), list):
+            collected = [str(i) for i in record["collected"]]
+        elif "id" in record:
+            seen = outcomes.get(str(record["id"]))
+            if seen is None or seen["outcome"] == "passed":  # a failed setup or teardown stays a failure
+                outcomes[str(record["id"])] = {
+                    k: str(record.get(k, "")) for k in ("when", "outcome", "message")
+                }
+        elif "exit" in record:
+            finished = True
+    return Results(collected, outcomes, finished)
+
+
+def reason(message: str) -> str:
+    """The line of a failure that says what went wrong."""
+    text = ANSI.sub("", message)
+    errors = re.findall(r"^(?:E\s+)?(\w+(?:Error|Exception|Interrupt)\b.*|NotYet\b.*)$", text, re.M)
+    line = errors[-1] if errors else next((ln for ln in reversed(text.splitlines()) if ln.strip()), "")
+    return " ".join(line.split())[:200]
+
+
+def judge(results: Results, expected: list[str], output: str, timed_out: bool, where: str = "") -> Verdict:
+    """The verdict on one file's tests: every expected test passed, and no other test ran."""
+    if timed_out:
+        return Verdict(Status.TIMEOUT, where, N_("stopped at the time limit"))
+    if results.collected is None or not results.finished:
+        last = (output.strip().splitlines() or [""])[-1]
+        return Verdict(
+            Status.ERROR, where, N_("the tests did not run to the end: {error}"), {"error": last[-200:]}
+        )
+    by_name = {test_name(i): o for i, o in results.outcomes.items()}
+    names = [test_name(i) for i in results.collected]
+    if sorted(names) != sorted(expected):
+        odd = sorted(set(names) ^ set(expected)) or sorted(names)
+        return Verdict(
+            Status.ERROR,
+            where,
+            N_("the tests that ran are not the expected ones: {error}"),
+            {"error": ", ".join(odd[:5])},
+        )
+    for name in expected:
+        outcome = by_name.get(name)
+        at = f"{where} {name}".strip()
+        if outcome is None:
+            return Verdict(Status.ERROR, at, N_("no outcome reported"))
+        if outcome["outcome"] == "skipped":
+            if name.split("[")[0] in OPTIONAL and outcome["when"] == "call":
+                continue
+            return Verdict(Status.FAIL, at, N_("skipped, not passed"))
+        if outcome["outcome"] != "passed":
+            message = reason(outcome["message"])
+            slow = re.search(r"\btime ?out\b|timed out", ANSI.sub("", outcome["message"]), re.I)
+            status = Status.TIMEOUT if slow else Status.FAIL
+            shown = [b.id for b in breaks.CATALOGUE if b.catching_test == name.split("[")[0]]
+            return Verdict(status, at, "{error}", {"error": message}, shown[0] if shown else "")
+    return PASS
+
+
+def check(impl: Path, select: str | None = None) -> Verdict:
+    """Run the contract on the lora.py at `impl`, on this machine (a learner checking their own
+    file, a break): the harness's isolation, without a sandbox. Writes nothing beside the file."""
     if not impl.is_file():
         raise FileNotFoundError(_("no such file: {path}").format(path=impl))
-    args = [str(TESTS), "--impl", str(impl.resolve()), *(["-k", select] if select else [])]
-    with tempfile.TemporaryDirectory() as tmp:
-        return run_pytest(args, Path(tmp), Path(tmp) / "contract.xml")
+    require_extra()
+    from .sandbox import environment
+
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile("w+") as out:
+        (Path(tmp) / "pytest.ini").write_text(TRUSTED_INI)
+        cmd = pytest_command(contract_args(str(impl.resolve()), select), tmp, out.fileno(), (FIXTURES,))
+        done = subprocess.run(
+            cmd,
+            cwd=tmp,
+            env=environment({}, home=tmp),
+            capture_output=True,
+            text=True,
+            pass_fds=(out.fileno(),),
+            check=False,
+        )
+        out.seek(0)
+        results = read_results(out.read())
+    expected = list(expected_tests())
+    if select:  # -k: the tests it selected, at least one, and only the contract's
+        chosen = [test_name(i) for i in results.collected or []]
+        if not chosen:
+            return Verdict(Status.ERROR, "", N_("-k {error} selects no test"), {"error": select})
+        expected = [name for name in expected if name in chosen] or chosen
+    return judge(results, expected, done.stdout + done.stderr, timed_out=False)

@@ -13,27 +13,24 @@ import json
 import re
 import shutil
 import time
+import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..i18n import N_, _, gettext_for
+from ..i18n import LANGUAGES, N_, _, gettext_for
 from . import breaks, contract
 from .breaks import Break
+from .handin import EXERCISES as EXERCISES
+from .verdict import Verdict
 
 MARKERS = ("learners", "mkdocs.yml")
 PHASE = "phase-28"
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
-EXERCISES = [
-    "00-lora-by-hand",
-    "01-lora-counts",
-    "02-lora-finetune",
-    "03-merge-and-ship",
-    "04-minituner-to-peft",
-]
 EXERCISE_DIR = Path(str(resources.files("minituner.course") / "exercises"))
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+EXPECTED = "minituner-expected-outputs"  # a check cell's reference outputs, in its metadata
 SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?", re.S | re.M)
 PREDICTION = re.compile(r"<!-- prediction: ([\w.]+) -->")  # a markdown cell the learner writes in
 REFERENCE_ONLY = ("# REFERENCE ONLY", "<!-- reference only -->")  # cells the learner's copy leaves out
@@ -57,8 +54,50 @@ def find_course(start: Path | None = None) -> Path:
 
 
 @dataclass(frozen=True)
+class Workspace:
+    """One workspace's layout and language, wherever it lies: a learner's own, or a graded copy."""
+
+    home: Path  # .../learners/NAME/phase-28, or the grader's copy of it
+
+    @property
+    def notebooks(self) -> Path:
+        return self.home / "notebooks"
+
+    def notebook(self, name: str) -> Path:
+        return self.notebooks / f"{name}.ipynb"
+
+    @property
+    def lora(self) -> Path:
+        return self.home / "lab" / "lora.py"
+
+    @property
+    def notes(self) -> Path:
+        return self.home / "notes" / "breaks.md"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "notes" / "breaks-log.jsonl"
+
+    @property
+    def settings(self) -> Path:
+        return self.home / "learner.toml"
+
+    @property
+    def language(self) -> str:
+        """The workspace's language (learner.toml), English when it is missing or not one we have."""
+        try:
+            lang = tomllib.loads(self.settings.read_text()).get("language", "en")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return "en"
+        return lang if lang in LANGUAGES else "en"
+
+    def break_file(self, brk: Break) -> Path:
+        return self.home / "breaks" / brk.id / "lora.py"
+
+
+@dataclass(frozen=True)
 class Learner:
-    """One learner's workspace: learners/NAME/phase-28 under a course folder."""
+    """A learner of a course folder, by name: their workspace is learners/NAME/phase-28."""
 
     course: Path
     name: str
@@ -72,19 +111,23 @@ class Learner:
             )
 
     @property
+    def workspace(self) -> Workspace:
+        return Workspace(self.course / "learners" / self.name / PHASE)
+
+    @property
     def home(self) -> Path:
-        return self.course / "learners" / self.name / PHASE
+        return self.workspace.home
 
     @property
     def notes(self) -> Path:
-        return self.home / "notes" / "breaks.md"
+        return self.workspace.notes
 
     @property
     def log_file(self) -> Path:
-        return self.home / "notes" / "breaks-log.jsonl"
+        return self.workspace.log_file
 
     def break_file(self, brk: Break) -> Path:
-        return self.home / "breaks" / brk.id / "lora.py"
+        return self.workspace.break_file(brk)
 
 
 # --- A new workspace -----------------------------------------------------------------------------
@@ -98,8 +141,9 @@ def is_check(cell: dict[str, Any]) -> bool:
 def exercise(reference: dict[str, Any], lang: str, keep_solutions: bool = False) -> dict[str, Any]:
     """A learner's copy of a reference notebook: every solution a TODO and every example prediction
     an empty space to write in (both kept only for the worked example), the reference's own
-    measurements left out, check cells marked for nbval with their reference outputs, every other
-    output cleared."""
+    measurements left out, check cells marked for nbval, and every output cleared, the check cells'
+    too: their reference outputs stay in the cell's metadata, where the grader reads them from the
+    package's copy, never from the learner's."""
     _ = gettext_for(lang)  # noqa: F811 - the notebook's language, not the messages'
     todo = _("TODO: write this part")
     nb: dict[str, Any] = json.loads(json.dumps(reference))
@@ -110,8 +154,10 @@ def exercise(reference: dict[str, Any], lang: str, keep_solutions: bool = False)
             cell["source"] = ANSWER.sub("", source).rstrip() + "\n\n"
         if cell["cell_type"] != "code":
             continue
-        if is_check(cell):
+        if is_check(cell):  # no output until the learner runs it; the grader expects the reference's
             cell["source"] = source if source.startswith(CHECK_MARK) else f"{CHECK_MARK}\n{source}"
+            cell.setdefault("metadata", {})[EXPECTED] = cell.get("outputs", [])
+            cell["outputs"], cell["execution_count"] = [], None
             continue
         if not keep_solutions:
             source = SOLUTION.sub(lambda m: f'{m.group(1)}raise NotImplementedError("{todo}")\n', source)
@@ -246,11 +292,11 @@ def run_break(learner: Learner, brk: Break) -> list[str]:
     return breaks.observe(brk.id, breaks.load_module(path.read_text(), f"lora_{learner.name}_{brk.id}"))
 
 
-def check_break(learner: Learner, brk: Break) -> str:
+def check_break(learner: Learner, brk: Break) -> Verdict:
     """The contract on the learner's copy; a pass is logged as the break fixed."""
     path = started(learner, brk)
     result = contract.check(path)
-    if result == _("pass"):
+    if result.passed:
         log(learner, brk, "fixed")
     return result
 

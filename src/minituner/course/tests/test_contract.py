@@ -387,6 +387,7 @@ def test_unmerge_of_an_unmerged_layer_warns_and_changes_nothing(lora: ModuleType
 
 
 def lab01(lora: ModuleType, name: str) -> Any:
+    """Lab 01's function, or a skip (the grader accepts it only for the tests in contract.OPTIONAL)."""
     if not hasattr(lora, name):
         pytest.skip(f"{name} is lab 01's; this lora.py does not define it")
     return getattr(lora, name)
