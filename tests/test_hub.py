@@ -1,23 +1,33 @@
 """A class on the course's JupyterHub (deploy/), driven by a real browser, and the Kubernetes files.
 
 `jupyterhub -f deploy/jupyterhub_config.py` runs on 127.0.0.1 with its own state and homes folders, as
-`make hub` runs it. Headless Chromium plays the class: the instructor signs up, three learners sign up
-and are approved, each starts a server (one in Spanish) that opens their lab 00 notebook, and runs it
-to its first TODO. A learner is refused another's server, and, on a hub run as root, another's files
-from their own kernel. One learner hands in lab 00 (the worked example's), and the instructor grades
-the class from the grading page: the gradebook has the three learners and the verdicts their
-notebooks deserve. Screenshots and the gradebook go to the test's output folder. Run as root, a second
-test runs the hub by a normal account, as `make hub` on a laptop does. Everything the tests started is
-stopped, and every account they created removed, whatever happens.
+`make hub` runs it. Headless Chromium plays the class: a sign-up under the instructor's or the
+grader's name is refused, three learners sign up and are approved by the instructor (whose account
+the hub made from a secret), each starts a server (one in Spanish) that opens their lab 00 notebook,
+and runs it to its first TODO. A learner is refused another's server, and, on a hub run as root,
+another's files from their own kernel. One learner hands in lab 00 and lab/lora.py (the worked
+example's); another cheats, with a conftest.py beside the notebooks that marks every test passed and
+lab/lora.py a link to the first one's graded copy. The instructor grades the class from the grading
+page: the gradebook has the three learners and the verdicts their work deserves (the cheater's, none
+of what they cheated for), and, on a hub run as root, the grading folder is the grader's alone: the
+learners' accounts can neither list it nor read a classmate's copy. Screenshots and the gradebook go
+to the test's output folder. Run as root, a second test runs the hub by a normal account, as `make
+hub` on a laptop does, and grades everything again from a corrupt cache. Everything the tests started
+is stopped, and every account they created removed, whatever happens.
+
+Wherever the clone lies: when it sits in a folder closed to other accounts (a temporary folder,
+root's home), the hub runs from a copy of the course made of hard links in an open temporary folder
+(`course_for_learners`), since the learners' accounts must read it.
 
 The other tests read the Kubernetes side offline: the Zero to JupyterHub values against the keys of
 the chart they were written for, the hook they share with the local hub, and the single-user image's
-install command against the Makefile's.
+install commands against the Makefile's.
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import importlib.util
 import io
 import json
@@ -30,11 +40,13 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -43,7 +55,8 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page
 
-from minituner.course import workspace
+import minituner
+from minituner.course import handin, workspace
 from servers import wait_until_up
 
 ROOT = Path(__file__).parent.parent
@@ -58,15 +71,59 @@ needs_hub = pytest.mark.skipif(
     bool(MISSING),
     reason=f"the hub extra is not installed ({', '.join(MISSING)}): pip install -c constraints.txt '.[hub]'",
 )
-CLOSED = hub_accounts.closed_to_learners() if not MISSING else None
-reachable_by_learners = pytest.mark.skipif(
-    CLOSED is not None and os.geteuid() == 0,
-    reason=f"{CLOSED} is closed to other accounts (a folder above it has mode 0700): the learners' "
-    "accounts could not run the course from there, so the hub refuses to start; clone it under /srv",
-)
 PROXY = DEPLOY / "node_modules" / ".bin" / "configurable-http-proxy"
 LAB00 = f"{workspace.EXERCISES[0]}.ipynb"
+EXAMPLE = ROOT / "learners" / "example" / workspace.PHASE
 TODO = {"en": "TODO: write this part", "es": "TODO: escribe esta parte"}
+# Where a hub test keeps its state (and a copy of the course): open to every account, and not /tmp,
+# which grading's sandbox replaces with a private one, hiding the learners' Python if it lay there.
+OPEN_TEMP = "/var/tmp" if os.path.isdir("/var/tmp") else None
+
+
+# --- The course, where the learners' accounts can read it ------------------------------------------
+
+
+def link_tree(source: Path, target: Path, skip: frozenset[str] = frozenset()) -> None:
+    """`source` again at `target`: its folders made (mode 0755), its files hard-linked (copied when
+    they lie on another file system), its links kept as links."""
+    for top, dirs, files in os.walk(source):
+        dirs[:] = [d for d in dirs if d not in skip]
+        here = target / Path(top).relative_to(source)
+        here.mkdir(parents=True, exist_ok=True)
+        here.chmod(0o755)
+        for name in [*files, *dirs]:
+            path = Path(top) / name
+            if path.is_symlink():
+                (here / name).symlink_to(os.readlink(path))
+            elif name in files:
+                try:
+                    os.link(path, here / name)
+                except OSError:
+                    shutil.copy2(path, here / name)
+
+
+def course_for_learners(base: Path, copy: bool = False) -> tuple[Path, Path]:
+    """deploy/ and the Python to run the hub with, where the learners' accounts can read them.
+
+    The clone's own, when they can (or when the tests do not run as root: then every server runs as
+    the hub's user). Otherwise, or with `copy`: deploy/, the package's sources and the environment,
+    hard-linked under `base` (a folder open to others), with the editable install's paths pointed
+    at the copy. Its Python is the environment's; the hub makes one the learners can run on the
+    system's (deploy/accounts.py) when that one is closed too.
+    """
+    if os.geteuid() != 0 or (not copy and hub_accounts.closed_to_learners() is None):
+        return DEPLOY, Path(sys.executable)
+    mirror, src, venv = base / "course", Path(minituner.__file__).resolve().parent.parent, Path(sys.prefix)
+    link_tree(DEPLOY, mirror / "deploy", frozenset({".hub", "__pycache__"}))
+    link_tree(src, mirror / "src")
+    link_tree(venv, mirror / "venv")
+    packages = mirror / "venv" / Path(sysconfig.get_paths()["purelib"]).relative_to(venv)
+    for path in [*packages.glob("*.pth"), *packages.glob("__editable__*.py")]:
+        text = path.read_text()
+        if str(src) in text:
+            path.unlink()  # a new file: the hard link's other name, the environment's own, stays as it is
+            path.write_text(text.replace(str(src), str(mirror / "src")))
+    return mirror / "deploy", mirror / "venv" / Path(sys.executable).relative_to(venv)
 
 
 # --- The hub, started and stopped ----------------------------------------------------------------
@@ -75,11 +132,23 @@ TODO = {"en": "TODO: write this part", "es": "TODO: escribe esta parte"}
 @dataclass
 class Hub:
     url: str
+    state: Path  # MINITUNER_HUB_STATE: the grading folder is state/grading
     homes: Path
     root: bool  # run as root: one system account per learner
     instructor: str
+    grader: str
     learners: dict[str, str]  # name -> language
-    password: str = field(default_factory=lambda: secrets.token_hex(8))
+    password: str  # every learner's, and the instructor's secret
+    interpreter: Path  # the Python that runs the hub
+
+    @property
+    def grading(self) -> Path:
+        return self.state / "grading"
+
+    def python(self) -> Path:
+        """A Python that every account of the hub can run (for the standard library only)."""
+        made = self.state / "python" / "bin" / "python"  # the hub's accounts.python_for_accounts
+        return made if made.exists() else self.interpreter
 
 
 def free_ports(count: int) -> int:
@@ -108,7 +177,7 @@ def accounts_of(names: list[str]) -> list[pwd.struct_passwd]:
             account = pwd.getpwnam(name)
         except KeyError:
             continue
-        if account.pw_gecos == hub_accounts.MARKER:
+        if account.pw_gecos in hub_accounts.COMMENTS.values():
             found.append(account)
     return found
 
@@ -144,16 +213,17 @@ def running_hub(
     logs: Path, learners: dict[str, str], tag: str, by_a_normal_user: bool = False
 ) -> Iterator[Hub]:
     """`make hub`'s JupyterHub on free loopback ports, its state in a folder of its own; run by root
-    when the test is (one account per learner) or, `by_a_normal_user`, by an account made for it."""
+    when the test is (one account per learner) or, `by_a_normal_user`, by an account made for it.
+    The instructor's secret comes from a file run by root, from the environment by a normal user."""
     assert PROXY.exists(), f"{PROXY} is missing: run `make hub` or `cd deploy && npm ci`"
     instructor, grader, runner = f"teach-{tag}", f"grader-{tag}", f"hubrun-{tag}"
     names = [*learners, instructor, grader, runner]
     clash = [n for n in names if n in {a.pw_name for a in pwd.getpwall()}]
     assert not clash, f"accounts already on this machine: {clash}"
     # Not under pytest's own folder (mode 0700): the learners' accounts must reach their homes.
-    base = Path(tempfile.mkdtemp(prefix="minituner-hub-"))
+    base = Path(tempfile.mkdtemp(prefix="minituner-hub-", dir=OPEN_TEMP))
     base.chmod(0o755)
-    port = free_ports(4)
+    port, password = free_ports(4), secrets.token_hex(8)
     env = {
         **os.environ,
         "MINITUNER_HUB_PORT": str(port),
@@ -164,25 +234,48 @@ def running_hub(
         "MINITUNER_GRADE_JOBS": "3",  # the three learners at once: the wall time of the slowest
         "OMP_NUM_THREADS": "1",
     }
-    python, user = Path(sys.executable), {}
     log = (logs / "jupyterhub.log").open("w")
     server = None
     try:
+        # MINITUNER_TEST_HUB_COPY=1: the copy even when the clone needs none, to try it anywhere.
+        deploy, python = course_for_learners(base, copy=os.environ.get("MINITUNER_TEST_HUB_COPY") == "1")
+        user: dict[str, object] = {}
         if by_a_normal_user:  # an account of its own, and a Python it can run (see deploy/accounts.py)
             account = hub_accounts.ensure(runner, None)
-            python = hub_accounts.python_for_accounts(base)
+            code = "import sys, pathlib; sys.path.insert(0, sys.argv[1]); import accounts; "
+            code += "print(accounts.python_for_accounts(pathlib.Path(sys.argv[2])))"
+            made = subprocess.run(
+                [python, "-I", "-c", code, deploy, base], capture_output=True, text=True, check=True
+            )
+            python = Path(made.stdout.strip())
             (base / "state").mkdir()
             os.chown(base / "state", account.pw_uid, account.pw_gid)
             user = hub_accounts.as_user(account)
             env["HOME"] = str(base / "state")
-        cmd = [str(python), "-m", "jupyterhub", "-f", str(DEPLOY / "jupyterhub_config.py")]
+            env["MINITUNER_INSTRUCTOR_PASSWORD"] = password
+        else:
+            secret = base / "instructor-password"
+            secret.write_text(f"{password}\n")
+            secret.chmod(0o600)
+            env["MINITUNER_INSTRUCTOR_PASSWORD_FILE"] = str(secret)
+        cmd = [str(python), "-m", "jupyterhub", "-f", str(deploy / "jupyterhub_config.py")]
         server = subprocess.Popen(
             cmd, cwd=base, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **user
         )
         url = f"http://127.0.0.1:{port}"
         wait_until_up(f"{url}/hub/api", server, logs / "jupyterhub.log", "the hub")
         root = os.geteuid() == 0 and not by_a_normal_user
-        yield Hub(url, base / "state" / "homes", root, instructor, learners)
+        yield Hub(
+            url,
+            base / "state",
+            base / "state" / "homes",
+            root,
+            instructor,
+            grader,
+            learners,
+            password,
+            python,
+        )
     finally:
         if server is not None:
             stop(server, names)
@@ -227,12 +320,18 @@ def notebook(page: Page, hub: Hub, name: str, path: str) -> dict[str, Any]:
     return response.json()["content"]
 
 
-def put(page: Page, hub: Hub, name: str, path: str, nb: dict[str, Any]) -> None:
-    """Save a notebook into the learner's server, as JupyterLab does (the xsrf cookie in a header)."""
+def put(page: Page, hub: Hub, name: str, path: str, content: dict[str, Any] | str) -> None:
+    """Save a notebook (or a text file) into the learner's server, as JupyterLab does (the xsrf
+    cookie in a header)."""
     xsrf = next(c["value"] for c in page.context.cookies(f"{hub.url}/user/{name}/") if c["name"] == "_xsrf")
+    model = (
+        {"type": "file", "format": "text", "content": content}
+        if isinstance(content, str)
+        else {"type": "notebook", "format": "json", "content": content}
+    )
     response = page.request.put(
         f"{hub.url}/user/{name}/api/contents/{path}",
-        data=json.dumps({"type": "notebook", "format": "json", "content": nb}),
+        data=json.dumps(model),
         headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"},
     )
     assert response.ok, f"{path}: {response.status} {response.text()[:300]}"
@@ -308,24 +407,65 @@ def probe(cell: str) -> dict[str, Any]:
     }
 
 
+def run_in_kernel(page: Page, hub: Hub, name: str, code: str) -> str:
+    """Run `code` in the learner's own kernel (a notebook of theirs, the only one open); its output."""
+    page.goto(f"{hub.url}/user/{name}/lab")
+    put(page, hub, name, "probe.ipynb", probe(code))
+    page.goto(f"{hub.url}/user/{name}/lab/tree/probe.ipynb?reset")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+    run_all(page)
+    output = page.locator(f"{VISIBLE} .jp-OutputArea-output").first
+    output.wait_for(timeout=60_000)
+    return output.inner_text().strip()
+
+
+def as_learner(hub: Hub, name: str, code: str) -> str:
+    """Run `code` (standard library only) as the learner's system account; its output."""
+    done = subprocess.run(
+        [str(hub.python()), "-I", "-c", code],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **hub_accounts.as_user(pwd.getpwnam(name)),
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def gradebook(teacher: Page, folder: Path) -> dict[str, dict[str, str]]:
+    """The gradebook's rows by learner, downloaded from the grading page into `folder`."""
+    with teacher.expect_download() as download:
+        teacher.click("a[href$='gradebook.csv']")
+    download.value.save_as(folder / "gradebook.csv")
+    return {
+        row[next(iter(row))]: row
+        for row in csv.DictReader(io.StringIO((folder / "gradebook.csv").read_text()))
+    }
+
+
 # --- The class -----------------------------------------------------------------------------------
 
 
 def enrol(browser: Browser, hub: Hub) -> dict[str, Page]:
-    """The instructor signs up (approved by being the admin), the learners sign up and wait for the
-    instructor's approval, then each signs in, chooses the language of their workbooks and starts
-    their server. A page per person, by name."""
+    """Nobody signs up under the instructor's or the grader's name; the learners sign up and wait
+    for the instructor's approval (the instructor signs in with the hub's secret), then each signs
+    in, chooses the language of their workbooks and starts their server. A page per person, by name."""
     pages: dict[str, Page] = {}
     for name in [hub.instructor, *hub.learners]:
         context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
         context.set_default_timeout(60_000)
         pages[name] = context.new_page()
     teacher, first = pages[hub.instructor], next(iter(hub.learners))
-    assert "successful" in sign_up(teacher, hub, hub.instructor)
+    for reserved in (hub.instructor, hub.grader):  # refused, and said so in both languages
+        alert = sign_up(pages[first], hub, reserved)
+        assert "is reserved" in alert and "está reservado" in alert, alert
     for name in hub.learners:
         assert "sent to the admin" in sign_up(pages[name], hub, name)
     sign_in(pages[first], hub, first)
     assert "not been authorized" in pages[first].locator(".login_error").inner_text()
+    sign_in(pages[first], hub, hub.grader)  # no account: the refused sign-up made none
+    assert "Invalid username or password" in pages[first].locator(".login_error").inner_text()
     sign_in(teacher, hub, hub.instructor, next_url="/hub/authorize")
     for name in hub.learners:
         teacher.locator(f"tr#{name} a", has_text="Approve").click()
@@ -338,8 +478,47 @@ def enrol(browser: Browser, hub: Hub) -> dict[str, Page]:
     return pages
 
 
+# A conftest.py that turns every test's outcome into a pass.
+EVERY_TEST_PASSES = """import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    outcome.get_result().outcome = "passed"
+"""
+
+
+def cheat(workspace: Path, stolen: Path, other: Path) -> str:
+    """What the cheater runs in their kernel: EVERY_TEST_PASSES beside the notebooks and at the top
+    of the workspace, lab/lora.py a link to `stolen`; then an attempt to read `other`."""
+    return f"""import pathlib
+ws = pathlib.Path({str(workspace)!r})
+for folder in (ws, ws / "notebooks"):
+    (folder / "conftest.py").write_text({EVERY_TEST_PASSES!r})
+(ws / "lab" / "lora.py").unlink()
+(ws / "lab" / "lora.py").symlink_to({str(stolen)!r})
+try:
+    open({str(other)!r}).read()
+    print("cheated, read")
+except PermissionError:
+    print("cheated, refused")
+"""
+
+
+def refused_to(tries: list[str]) -> str:
+    """Code that runs each expression of `tries` and prints, for each, PermissionError or read."""
+    return f"""import os
+for attempt in {tries!r}:
+    try:
+        eval(attempt)
+        print("read")
+    except PermissionError:
+        print("PermissionError")
+"""
+
+
 @needs_hub
-@reachable_by_learners
 @pytest.mark.slow
 def test_a_class_on_the_hub(hub: Hub, browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> None:
     shots = tmp_path_factory.mktemp("hub-screenshots")
@@ -368,10 +547,20 @@ def test_a_class_on_the_hub(hub: Hub, browser: Browser, tmp_path_factory: pytest
         page.screenshot(path=str(shots / f"lab00-{name}-{lang}.png"))
     ana, eva, cai = hub.learners
 
-    # One learner hands in lab 00: the worked example's, saved into their workspace.
-    page = pages[cai]
-    solved = json.loads((ROOT / "learners/example" / workspace.PHASE / "notebooks" / LAB00).read_text())
-    put(page, hub, cai, f"learners/{cai}/{workspace.PHASE}/notebooks/{LAB00}", solved)
+    # One learner hands in lab 00 and lab/lora.py: the worked example's, saved into their workspace.
+    page, mine = pages[cai], f"learners/{cai}/{workspace.PHASE}"
+    put(page, hub, cai, f"{mine}/notebooks/{LAB00}", json.loads((EXAMPLE / "notebooks" / LAB00).read_text()))
+    put(page, hub, cai, f"{mine}/lab/lora.py", (EXAMPLE / "lab" / "lora.py").read_text())
+
+    # Another cheats from their kernel: a conftest.py beside the notebooks (and at the top of the
+    # workspace) that passes every test, and lab/lora.py a link to the first one's graded copy.
+    # Their kernel cannot read a classmate's home either (one account per learner, as root).
+    theirs = hub.homes / ana / course.workspace(ana)
+    stolen = hub.grading / "class" / "learners" / cai / workspace.PHASE / "lab" / "lora.py"
+    other = hub.homes / eva / course.workspace(eva) / "notebooks" / LAB00
+    output = run_in_kernel(pages[ana], hub, ana, cheat(theirs, stolen, other))
+    assert output == ("cheated, refused" if hub.root else "cheated, read"), output
+    assert (theirs / "lab" / "lora.py").is_symlink() and (theirs / "notebooks" / "conftest.py").exists()
 
     # The instructor starts grading the class (it runs on the hub while the next checks go on).
     teacher.goto(f"{hub.url}/hub/authorize")
@@ -379,6 +568,7 @@ def test_a_class_on_the_hub(hub: Hub, browser: Browser, tmp_path_factory: pytest
     assert "Workspaces: 3" in teacher.locator("body").inner_text()
     teacher.get_by_role("link", name="Español").click()
     assert "Espacios de trabajo: 3" in teacher.locator("body").inner_text()
+    assert "Calificarlo todo de nuevo" in teacher.locator("#regrade").inner_text()
     teacher.goto(f"{hub.url}/services/grader/?lang=en")
     teacher.click("#grade")
 
@@ -392,67 +582,130 @@ def test_a_class_on_the_hub(hub: Hub, browser: Browser, tmp_path_factory: pytest
         assert page.locator(".jp-NotebookPanel").count() == 0
     response = page.goto(f"{hub.url}/services/grader/")
     assert response is not None and response.status == 403
-    if hub.root:  # one account per learner: another's home is closed to this learner's kernel
-        target = hub.homes / eva / "learners" / eva / workspace.PHASE / "notebooks" / LAB00
-        code = f"try:\n    open({str(target)!r}).read()\n    print('read')\n"
-        code += "except PermissionError:\n    print('refused')"
-        page.goto(f"{hub.url}/user/{ana}/lab")
-        put(page, hub, ana, "probe.ipynb", probe(code))
-        page.goto(f"{hub.url}/user/{ana}/lab/tree/probe.ipynb?reset")  # only this notebook open
-        page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
-        run_all(page)
-        output = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output").first
-        output.wait_for(timeout=60_000)
-        assert output.inner_text().strip() == "refused"
 
-    # The gradebook: the three learners, and the verdicts their notebooks deserve.
+    # The gradebook: the three learners, and the verdicts their work deserves.
     teacher.locator("#gradebook").wait_for(timeout=420_000)
     assert "failed" not in teacher.locator("#status").inner_text()
     teacher.screenshot(path=str(shots / "gradebook.png"), full_page=True)
-    with teacher.expect_download() as download:
-        teacher.click("a[href$='gradebook.csv']")
-    download.value.save_as(shots / "gradebook.csv")
-    book = list(csv.DictReader(io.StringIO((shots / "gradebook.csv").read_text())))
-    rows = {row["learner"]: row for row in book}
-    assert sorted(rows) == sorted(hub.learners), book
-    for name in (ana, eva):
+    rows = gradebook(teacher, shots)
+    assert sorted(rows) == sorted(hub.learners), rows
+    for name in (ana, eva):  # a fresh lab 00 fails at its TODO, the cheater's too
         assert rows[name]["lab 00"].startswith("fail") and TODO[hub.learners[name]] in rows[name]["lab 00"]
         assert rows[name]["total"] == "0/8", rows[name]
-    assert rows[cai]["lab 00"] == "pass", rows[cai]
-    assert rows[cai]["lab 01"].startswith("fail") and rows[cai]["total"] == "1/8", rows[cai]
+    assert "lab/lora.py" in rows[ana]["contract"] and rows[ana]["contract"] != "pass", rows[ana]
+    assert rows[cai]["lab 00"] == "pass" and rows[cai]["contract"] == "pass", rows[cai]
+    assert rows[cai]["lab 01"].startswith("fail") and rows[cai]["total"] == "2/8", rows[cai]
+    refused = teacher.locator("#refused").inner_text()  # the page names what was not handed in
+    assert f"{ana}: lab/lora.py: a symbolic link" in refused and cai not in refused, refused
     copy = hub.homes / hub.instructor / "gradebook" / "gradebook.csv"
     assert copy.read_text() == (shots / "gradebook.csv").read_text()
+
+    # The grader's copy of the cheater's work: the allowlist, regular files, no conftest.py.
+    graded = hub.grading / "class" / "learners"
+    assert not (graded / ana / workspace.PHASE / "notebooks" / "conftest.py").exists()
+    assert not (graded / ana / workspace.PHASE / "conftest.py").exists()
+    assert not (graded / ana / workspace.PHASE / "lab" / "lora.py").exists()
+    assert (graded / cai / workspace.PHASE / "lab" / "lora.py").read_bytes() == (
+        EXAMPLE / "lab" / "lora.py"
+    ).read_bytes()
     if hub.root:
+        # The grading folder and all in it are the grader's, closed to others; the gradebook copy the
+        # instructor's. A learner's account can neither list the folder nor open a classmate's copy.
         assert copy.stat().st_uid == pwd.getpwnam(hub.instructor).pw_uid
+        grader = pwd.getpwnam(hub.grader)
+        assert grader.pw_gecos == hub_accounts.COMMENTS["grader"] != pwd.getpwnam(ana).pw_gecos
+        for path in [hub.grading, *hub.grading.rglob("*")]:
+            info = path.lstat()
+            assert info.st_uid == grader.pw_uid and info.st_mode & 0o077 == 0, (path, oct(info.st_mode))
+        tries = [f"os.listdir({str(hub.grading)!r})", f"os.listdir({str(graded)!r})"]
+        tries += [f"open({str(stolen)!r}).read()", f"open({str(graded / 'gradebook.csv')!r}).read()"]
+        for name in (ana, eva):
+            assert as_learner(hub, name, refused_to(tries)).split() == ["PermissionError"] * len(tries)
     for page in pages.values():
         page.context.close()
 
 
 @needs_hub
-@reachable_by_learners
 @pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="not run as root, test_a_class_on_the_hub is this test")
 def test_a_hub_run_by_a_normal_user(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Not run as root (make hub on a laptop), the hub runs every server as its own user: a learner
     still gets a workspace in their language, in a home of their own, and their lab 00; the hub still
-    refuses them another's server (their kernel, running as the same user, is not kept out)."""
+    refuses them another's server (their kernel, running as the same user, is not kept out). The
+    instructor, whose secret comes from the environment, grades everything again over a corrupt
+    cache, in a grading folder closed to other accounts."""
     tag = secrets.token_hex(2)
     bea = f"bea-{tag}"
+    shots = tmp_path_factory.mktemp("hub-user-screenshots")
     with running_hub(tmp_path_factory.mktemp("hub-user"), {bea: "es"}, tag, by_a_normal_user=True) as hub:
         pages = enrol(browser, hub)
         open_lab(pages[bea], bea, 240)
-        home = hub.homes / bea
-        assert home.stat().st_uid == pwd.getpwnam(f"hubrun-{tag}").pw_uid
+        home, runner = hub.homes / bea, pwd.getpwnam(f"hubrun-{tag}")
+        assert home.stat().st_uid == runner.pw_uid
         assert home.stat().st_mode & 0o777 == 0o700
         assert 'language = "es"' in (home / course.workspace(bea) / "learner.toml").read_text()
         pages[bea].get_by_text("| Idle").wait_for(timeout=120_000)  # the kernel is ready
-        pages[bea].screenshot(path=str(tmp_path_factory.mktemp("hub-user-screenshots") / f"lab00-{bea}.png"))
+        pages[bea].screenshot(path=str(shots / f"lab00-{bea}.png"))
         response = pages[bea].goto(f"{hub.url}/user/{hub.instructor}/lab")  # not running: 404, no access
         assert (
             response is not None and response.status in (403, 404) and "JupyterLab" not in pages[bea].title()
         )
+
+        # A cache that a killed grading left half-written: grading everything again starts anew.
+        cache = hub.grading / "class" / "learners" / ".grading-cache"
+        code = "import pathlib, sys; p = pathlib.Path(sys.argv[1]); p.parent.mkdir(parents=True); "
+        code += 'p.write_text(\'{"status": "pa\')'
+        subprocess.run(
+            [str(hub.python()), "-I", "-c", code, str(cache / "half-written.json")],
+            check=True,
+            **hub_accounts.as_user(runner),
+        )
+        teacher = pages[hub.instructor]
+        teacher.goto(f"{hub.url}/services/grader/?lang=es")
+        teacher.click("#regrade")
+        teacher.locator("#gradebook").wait_for(timeout=300_000)
+        assert "falló" not in teacher.locator("#status").inner_text()
+        rows = gradebook(teacher, shots)
+        assert list(rows) == [bea] and rows[bea]["total"] == "0/8", rows
+        assert TODO["es"] in rows[bea]["laboratorio 00"], rows[bea]
+        assert not (cache / "half-written.json").exists()  # --all: the cache was emptied
+        info = hub.grading.stat()
+        assert info.st_uid == runner.pw_uid and info.st_mode & 0o777 == 0o700
         for page in pages.values():
             page.context.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="not run as root, the learners are the hub's own user")
+def test_a_closed_clone_is_set_up_where_learners_reach_it() -> None:
+    """What the hub tests do when the clone lies in a folder closed to other accounts: the course
+    hard-linked into an open folder, from which another account (nobody) hands in a workspace."""
+    base = Path(tempfile.mkdtemp(prefix="minituner-course-", dir=OPEN_TEMP))
+    try:
+        base.chmod(0o755)
+        deploy, python = course_for_learners(base, copy=True)
+        code = "import sys, pathlib; sys.path.insert(0, sys.argv[1]); import accounts, minituner; "
+        code += "print(accounts.closed_to_learners(), minituner.__file__, "
+        code += "accounts.python_for_accounts(pathlib.Path(sys.argv[2])), sep='\\n')"
+        done = subprocess.run([python, "-I", "-c", code, deploy, base], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        closed, package, learners_python = done.stdout.split()
+        assert closed == "None" and Path(package).is_relative_to(base), done.stdout
+        work = base / "work"
+        link_tree(EXAMPLE, work)
+        nobody = pwd.getpwnam("nobody")
+        packed = subprocess.run(
+            [learners_python, "-I", "-m", "minituner.course.handin", "pack", str(work)],
+            cwd="/",
+            capture_output=True,
+            user=nobody.pw_uid,
+            group=nobody.pw_gid,
+            extra_groups=[],
+        )
+        assert packed.returncode == 0, packed.stderr.decode()[-2000:]
+        with tarfile.open(fileobj=io.BytesIO(packed.stdout)) as tar:
+            assert "lab/lora.py" in tar.getnames()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 # --- Kubernetes, offline --------------------------------------------------------------------------
@@ -639,6 +892,7 @@ def test_the_post_start_hook_creates_the_workspace_once(tmp_path: Path) -> None:
 
 def test_the_hub_s_policy_names_minituner_s_workspace(tmp_path: Path) -> None:
     assert course.PHASE == workspace.PHASE and f"{course.FIRST_NOTEBOOK}.ipynb" == LAB00
+    assert hub_accounts.REFUSED == handin.REFUSED  # where the grader finds what a hand-in refused
     for name in ("ana", "eva-2", "b_9"):
         assert re.fullmatch(course.USERNAME_PATTERN, name) and workspace.NAME.fullmatch(name)
     for name in ("root", "x" * 32):  # any name the pattern takes is a learner name too
@@ -656,10 +910,79 @@ def install_commands(text: str) -> list[str]:
     return [" ".join(found_.split()) for found_ in found]
 
 
+def system_packages(text: str) -> set[str]:
+    """The packages of every `apt-get install` of a Makefile or a Dockerfile (its options left out)."""
+    found = re.findall(r"apt-get install ([^\n\\;&|>]+)", text.replace("\\\n", " "))
+    return {word for words in found for word in words.split() if not word.startswith("-")}
+
+
 def test_the_image_installs_what_make_installs() -> None:
     make = install_commands((ROOT / "Makefile").read_text())
     image = install_commands((DEPLOY / "Dockerfile").read_text())
     assert make and image == make[:1], (image, make)
+    # Grading's sandbox, from Debian as `make` installs it (chromium is for the browser tests only).
+    system = system_packages((DEPLOY / "Dockerfile").read_text())
+    assert "bubblewrap" in system and system <= system_packages((ROOT / "Makefile").read_text()), system
+
+
+def test_a_learner_account_is_never_the_grader_s_or_the_instructor_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The grader's and the instructor's names are never a learner's, and an account the hub marked
+    as the grader's (or the instructor's) is never taken for a learner's, nor one of a learner for
+    theirs: the hub refuses to run a learner's server as either."""
+    for name in (hub_accounts.GRADER, hub_accounts.INSTRUCTOR):
+        with pytest.raises(hub_accounts.Reserved, match="reserved"):
+            hub_accounts.ensure(name, Path("/nonexistent") / name)  # refused before any account is made
+        with pytest.raises(hub_accounts.Reserved):
+            hub_accounts.ours(name)
+    marked = {
+        role: pwd.struct_passwd((f"x-{role}", "x", 4242, 4242, comment, "/nonexistent", "/bin/false"))
+        for role, comment in hub_accounts.COMMENTS.items()
+    }
+    monkeypatch.setattr(hub_accounts.pwd, "getpwnam", lambda name: marked[name.removeprefix("x-")])
+    assert len(set(hub_accounts.COMMENTS.values())) == 3
+    for role in hub_accounts.COMMENTS:
+        assert hub_accounts.ours(f"x-{role}", role) == marked[role]
+        for other in set(hub_accounts.COMMENTS) - {role}:
+            with pytest.raises(hub_accounts.NotOurs):
+                hub_accounts.ours(f"x-{role}", other)
+
+
+HOSTILE = '<img src=x onerror="alert(1)">'
+
+
+@needs_hub
+def test_the_grading_page_escapes_what_comes_from_learners(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every value of the grading page that a learner can write (a verdict, an error line, a refused
+    path, the reason) is shown as text, never as HTML."""
+    for variable, value in (("HUB_HOMES", tmp_path), ("GRADING", tmp_path), ("PYTHON", sys.executable)):
+        monkeypatch.setenv(f"MINITUNER_{variable}", str(value))
+    spec = importlib.util.spec_from_file_location("grader_page", DEPLOY / "grader.py")
+    assert spec is not None and spec.loader is not None
+    grader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grader)
+    book = io.StringIO()
+    csv.writer(book).writerows([["learner", "lab 00", "total"], ["ana", f"fail: {HOSTILE}", "0/8"]])
+    grader.STATE.book = {"csv": book.getvalue().encode(), "md": b""}
+    grader.STATE.refused = {"ana": [(f"lab/{HOSTILE}.py", HOSTILE)]}
+    grader.STATE.unreadable = {"eva": HOSTILE}
+    pages = []
+    for error in (None, f"RuntimeError: {HOSTILE}"):
+        grader.STATE.error = error
+        handler = SimpleNamespace(
+            lang=lambda: "en",
+            xsrf_token=b"token",
+            hub_auth=SimpleNamespace(hub_host="", hub_prefix="/hub/"),
+            finish=pages.append,
+        )
+        grader.PageHandler.get.__wrapped__(handler)
+    for page in pages:
+        assert HOSTILE not in page and "<img" not in page
+    assert html.escape(f"fail: {HOSTILE}") in pages[0]
+    # The verdict, the refused path and its reason, the unreadable hand-in's error, the grading's error.
+    assert [page.count(html.escape(HOSTILE)) for page in pages] == [4, 5]
+    assert 'id="regrade"' in pages[0] and "Grade everything again" in pages[0]
 
 
 def test_a_folder_closed_to_others_is_not_reachable(tmp_path: Path) -> None:
