@@ -218,7 +218,7 @@ def planted(
     # 45 s a cell: a loaded machine takes long to import torch and peft, and a timeout is not a fail.
     book, n, passed = grade(learners, jobs=2, timeout=300, cell_timeout=45)
     print(f"graded {n - 1} planted workspaces in {time.perf_counter() - start:.1f} s")
-    assert (learners / "gradebook.md").read_text().count("\n| ") == n + 1
+    assert (learners / "gradebook.md").read_text().count("\n| ") == 2 * n + 3  # points, verdicts
     return learners, rows(book), listener
 
 
@@ -340,14 +340,67 @@ def test_a_blank_workspace_after_a_cheater_is_not_passed_from_the_cache(
     planted: tuple[Path, dict[str, dict[str, str]], socket.socket], tmp_path: Path
 ) -> None:
     """The cache is keyed on what was graded: a blank workspace with the cheater's code gets the
-    cheater's verdicts, which are fails."""
+    cheater's verdicts, which are fails. Released feedback lands in the workspace, beside (never
+    over) a file of the learner's, and nowhere else."""
     learners = tmp_path / "learners"
     learners.mkdir()
     shutil.copytree(planted[0] / ".grading-cache", learners / ".grading-cache")
-    workspace.new(Learner(tmp_path, "late"), "es")
-    book, n, passed = grade(learners, jobs=1, timeout=300, cell_timeout=45)
+    home = workspace.new(Learner(tmp_path, "late"), "es")
+    (home / "feedback").mkdir()
+    (home / "feedback" / "index.md").write_text("# my own notes\n")
+    before = {p for p in tmp_path.rglob("*")}
+    book, n, passed = grade(learners, jobs=1, timeout=300, cell_timeout=45, release=True)
     row = rows(book)["late"]
     assert passes(row) == set() and passed == 0, row
+    new = {p.relative_to(tmp_path) for p in tmp_path.rglob("*")} - {p.relative_to(tmp_path) for p in before}
+    in_workspace = {p for p in new if p.parts[:3] == ("learners", "late", "phase-28")}
+    assert (home / "feedback" / "index.html").exists()
+    assert all(p.parts[3] == "feedback" for p in in_workspace), in_workspace
+    kept = [p for p in (home / "feedback").iterdir() if p.read_text() == "# my own notes\n"]
+    assert len(kept) == 1 and kept[0].name != "index.md"
+    assert (home / "feedback" / "index.md").read_text().splitlines()[1] == "# Comentarios para late"
+
+
+def test_points_add_up_and_a_partly_right_lab_earns_part_of_its_points(
+    planted: tuple[Path, dict[str, dict[str, str]], socket.socket],
+) -> None:
+    with (planted[0] / "points.csv").open() as f:
+        header, possible, *learners = list(csv.reader(f))
+    table = {row[0]: [float(x) for x in row[1:]] for row in learners}
+    maximum = [float(x) for x in possible[1:]]
+    assert maximum[-1] == sum(maximum[:-1]) and all(row[-1] == sum(row[:-1]) for row in table.values())
+    breaks = header.index("breaks") - 1  # the example started one break of ten
+    assert table["example"][:breaks] == maximum[:breaks] and table["blank"][:5] == [0.0] * 5
+    assert 0 < table["example"][breaks] < maximum[breaks]
+    lab01 = header.index("lab 01") - 1
+    assert 0 < table["only01"][lab01] < maximum[lab01], table["only01"]  # one check wrong, not all
+
+
+def test_each_feedback_report_names_every_check_and_hides_what_it_should(
+    planted: tuple[Path, dict[str, dict[str, str]], socket.socket],
+) -> None:
+    from minituner.course.grading import lab_checks
+
+    reports = planted[0] / "feedback"
+    checks = [c for name in handin.EXERCISES for c in lab_checks(name)]
+    tests = (Path(workspace.__file__).parent / "tests" / "test_contract.py").read_text()
+    for learner in ("example", "blank", "wrong", "only01", "forge"):
+        for page in ("index.md", "index.html"):
+            text = (reports / learner / page).read_text()
+            assert all(check in text for check in checks), (learner, page)
+            assert (
+                "assert " not in text
+                and "def test_" not in text
+                and "18432" not in text
+                and "18,432" not in text
+            )
+            for link in re.findall(r"http://127\.0\.0\.1:8000/(?:es/)?(break/[\w-]+)/", text):
+                assert (ROOT / f"{link}.md").exists(), link
+    assert "# Comentarios para blank" in (reports / "blank" / "index.md").read_text()
+    assert "# Feedback for wrong" in (reports / "wrong" / "index.md").read_text()
+    wrong = (reports / "wrong" / "index.md").read_text()
+    assert "test_lora_init_identity" in wrong and "break/01-b-random/" in wrong
+    assert "torch.zeros" not in wrong and tests.count("def test_") > 10
 
 
 def test_the_handed_in_copy_is_the_allowlist_and_nothing_else(tmp_path: Path) -> None:
@@ -443,3 +496,26 @@ def test_the_skeleton_declares_what_the_contract_calls() -> None:
         mine, ref = getattr(skeleton.LoRALinear, name, None), getattr(reference.LoRALinear, name)
         assert mine is not None, f"the skeleton's LoRALinear has no {name}"
         assert list(inspect.signature(mine).parameters) == list(inspect.signature(ref).parameters), name
+
+
+def test_the_canvas_file_matches_the_points(
+    planted: tuple[Path, dict[str, dict[str, str]], socket.socket],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from minituner.course import cli, export
+
+    points = tmp_path / "points.csv"
+    shutil.copyfile(planted[0] / "points.csv", points)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("learner,sis_id\nexample,S1\nonly01,S2\nnobody-here,S3\n")
+    cli.write_export("canvas", points, export.read_roster(roster))
+    said = capsys.readouterr().out
+    assert "nobody-here" in said and "blank" in said  # in the roster only, and graded only: listed
+    with (tmp_path / "canvas.csv").open() as f:
+        canvas = list(csv.DictReader(f))
+    with points.open() as f:
+        table = {row[0]: row[1:] for row in csv.reader(f)}
+    by_sis = {row["SIS User ID"]: row for row in canvas}
+    assert by_sis["S2"]["minituner lab 01"] == table["only01"][1]
+    assert [by_sis["S1"][f"minituner {item}"] for item in ITEMS] == table["example"][:-1]

@@ -4,11 +4,12 @@ stands in (or `--course DIR`), never on the installed library."""
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from pathlib import Path
 
 from ..i18n import _, check
-from . import breaks, contract, grading, workspace
+from . import breaks, contract, export, grading, workspace
 
 
 def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
@@ -57,6 +58,45 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     p.add_argument(
         "--memory", type=positive_float, default=2.0, help=_("GiB of memory allowed per graded process")
     )
+    p.add_argument("--rubric", type=Path, help=_("a rubric TOML file whose points replace the course's"))
+    p.add_argument(
+        "--export",
+        choices=("canvas", "moodle"),
+        help=_("also write the points for a learning management system (needs --roster)"),
+    )
+    p.add_argument(
+        "--roster", type=Path, help=_("the class list: Canvas's gradebook export, or learner,sis_id")
+    )
+    p.add_argument(
+        "--release",
+        action="store_true",
+        help=_("copy each feedback report into its learner's workspace (feedback/)"),
+    )
+
+
+def write_export(platform: str, points: Path, roster: list[export.Entry]) -> None:
+    """learners/canvas.csv or moodle.csv from points.csv, and who could not be matched."""
+    with points.open(newline="") as f:
+        _header, possible, *rows = list(csv.reader(f))
+    items = grading.ITEMS  # points.csv's columns, in order, then the total
+    maximum = {item: float(x) for item, x in zip(items, possible[1:-1], strict=True)}
+    scores = [
+        export.Scores(row[0], {item: float(x) for item, x in zip(items, row[1:-1], strict=True)})
+        for row in rows
+    ]
+    made = (
+        export.canvas(scores, maximum, roster)
+        if platform == "canvas"
+        else export.moodle(scores, maximum, roster)
+    )
+    target = points.with_name(f"{platform}.csv")
+    target.write_text(made.text, encoding="utf-8")
+    print(_("{platform} file: {path}").format(platform=platform.capitalize(), path=target))
+    if made.missing_from_roster:
+        print(_("not in the roster, left out: {names}").format(names=", ".join(made.missing_from_roster)))
+    if made.without_workspace:
+        names = ", ".join(f"{e.name or e.learner} ({e.row})" for e in made.without_workspace)
+        print(_("in the roster, with no workspace: {names}").format(names=names))
 
 
 def positive_int(text: str) -> int:
@@ -98,6 +138,9 @@ def run(args: argparse.Namespace, lang: str) -> int:
         return 0 if result.passed else 1
     course = course_folder(args)
     if args.command == "grade":
+        if args.export and args.roster is None:
+            raise ValueError(_("--export {platform} needs --roster FILE").format(platform=args.export))
+        roster = export.read_roster(args.roster) if args.export else []  # its errors before any grading
         path, n, ok = grading.grade(
             args.folder or course / "learners",
             args.jobs,
@@ -107,6 +150,8 @@ def run(args: argparse.Namespace, lang: str) -> int:
             lang,
             sandboxed=args.sandbox,
             memory=int(args.memory * 2**30),
+            rubric=args.rubric,
+            release=args.release,
         )
         print(
             _("graded {n} workspaces, {ok} with every item passing; gradebook: {path}").format(
@@ -115,6 +160,8 @@ def run(args: argparse.Namespace, lang: str) -> int:
         )
         if not args.sandbox:
             print(_(grading.NO_SANDBOX), file=sys.stderr)
+        if args.export:
+            write_export(args.export, path.with_name("points.csv"), roster)
         return 0
     if args.command == "learner":
         home = workspace.new(workspace.Learner(course, args.name), check(lang))

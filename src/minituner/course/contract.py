@@ -20,7 +20,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..i18n import N_, _
@@ -138,41 +138,50 @@ def reason(message: str) -> str:
     return " ".join(line.split())[:200]
 
 
+def groups(expected: list[str]) -> list[str]:
+    """The contract's tests by function: 'test_x' for test_x[1], test_x[2], ..."""
+    return list(dict.fromkeys(name.split("[")[0] for name in expected))
+
+
 def judge(results: Results, expected: list[str], output: str, timed_out: bool, where: str = "") -> Verdict:
-    """The verdict on one file's tests: every expected test passed, and no other test ran."""
+    """The verdict on one file's tests: every expected test passed, and no other test ran. Its parts
+    are the tests by function (a function passes when all its cases do)."""
+    everything = groups(expected)
+
+    def whole(verdict: Verdict) -> Verdict:  # the same verdict for every part
+        return verdict.with_parts([replace(verdict, where=g) for g in everything])
+
     if timed_out:
-        return Verdict(Status.TIMEOUT, where, N_("stopped at the time limit"))
+        return whole(Verdict(Status.TIMEOUT, where, N_("stopped at the time limit")))
     if results.collected is None or not results.finished:
         last = (output.strip().splitlines() or [""])[-1]
-        return Verdict(
-            Status.ERROR, where, N_("the tests did not run to the end: {error}"), {"error": last[-200:]}
-        )
-    by_name = {test_name(i): o for i, o in results.outcomes.items()}
+        detail = N_("the tests did not run to the end: {error}")
+        return whole(Verdict(Status.ERROR, where, detail, {"error": last[-200:]}))
     names = [test_name(i) for i in results.collected]
     if sorted(names) != sorted(expected):
         odd = sorted(set(names) ^ set(expected)) or sorted(names)
-        return Verdict(
-            Status.ERROR,
-            where,
-            N_("the tests that ran are not the expected ones: {error}"),
-            {"error": ", ".join(odd[:5])},
-        )
+        detail = N_("the tests that ran are not the expected ones: {error}")
+        return whole(Verdict(Status.ERROR, where, detail, {"error": ", ".join(odd[:5])}))
+    by_name = {test_name(i): o for i, o in results.outcomes.items()}
+    failures: dict[str, Verdict] = {}
     for name in expected:
-        outcome = by_name.get(name)
-        at = f"{where} {name}".strip()
+        group, outcome, at = name.split("[")[0], by_name.get(name), f"{where} {name}".strip()
+        if group in failures:
+            continue
         if outcome is None:
-            return Verdict(Status.ERROR, at, N_("no outcome reported"))
-        if outcome["outcome"] == "skipped":
-            if name.split("[")[0] in OPTIONAL and outcome["when"] == "call":
-                continue
-            return Verdict(Status.FAIL, at, N_("skipped, not passed"))
-        if outcome["outcome"] != "passed":
+            failures[group] = Verdict(Status.ERROR, at, N_("no outcome reported"))
+        elif outcome["outcome"] == "skipped":
+            if group not in OPTIONAL or outcome["when"] != "call":
+                failures[group] = Verdict(Status.FAIL, at, N_("skipped, not passed"))
+        elif outcome["outcome"] != "passed":
             message = reason(outcome["message"])
             slow = re.search(r"\btime ?out\b|timed out", ANSI.sub("", outcome["message"]), re.I)
+            shown = [b.id for b in breaks.CATALOGUE if b.catching_test == group]
             status = Status.TIMEOUT if slow else Status.FAIL
-            shown = [b.id for b in breaks.CATALOGUE if b.catching_test == name.split("[")[0]]
-            return Verdict(status, at, "{error}", {"error": message}, shown[0] if shown else "")
-    return PASS
+            failures[group] = Verdict(status, at, "{error}", {"error": message}, shown[0] if shown else "")
+    parts = [replace(failures[g], where=g) if g in failures else Verdict(Status.PASS, g) for g in everything]
+    first = next((failures[g] for g in everything if g in failures), PASS)
+    return first.with_parts(parts)
 
 
 def check(impl: Path, select: str | None = None) -> Verdict:

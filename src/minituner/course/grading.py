@@ -25,11 +25,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..i18n import N_, gettext_for
-from . import checks, contract, handin, sandbox
+from . import breaks, checks, contract, feedback, handin, sandbox
+from .rubric import Rubric
 from .verdict import PASS, Status, Verdict
 from .workspace import (
     ANSWER,
@@ -109,50 +110,88 @@ class Cache:
 # --- What needs no run: the predictions and the breaks, read from the copy -------------------------
 
 
+def prediction_ids() -> list[str]:
+    """Every prediction cell of the five workbooks, in order."""
+    ids = []
+    for name in EXERCISES:
+        for cell in json.loads(exercise_path(name, "en").read_text())["cells"]:
+            marker = PREDICTION.search("".join(cell["source"]))
+            if cell["cell_type"] == "markdown" and marker:
+                ids.append(marker.group(1))
+    return ids
+
+
 def grade_predictions(ws: Workspace) -> Verdict:
-    """Pass when every prediction cell holds the learner's text, else which ones are empty."""
-    empty = []
+    """Pass when every prediction cell holds the learner's text, else which ones are empty; a part
+    per prediction."""
+    written: dict[str, bool] = {}
     for name in EXERCISES:
         template = json.loads(exercise_path(name, ws.language).read_text())["cells"]
         try:
             handed_in = json.loads(ws.notebook(name).read_text())["cells"]
-            written = {
+            texts = {
                 m.group(1): "".join(c["source"])
                 for c in handed_in
                 if c["cell_type"] == "markdown" and (m := PREDICTION.search("".join(c["source"])))
             }
         except (OSError, ValueError, KeyError, TypeError):
-            written = {}
+            texts = {}
         for cell in template:
             marker = PREDICTION.search("".join(cell["source"]))
             if cell["cell_type"] != "markdown" or marker is None:
                 continue
             blank = " ".join(ANSWER.sub("", "".join(cell["source"])).split())
-            if " ".join(written.get(marker.group(1), blank).split()) == blank:
-                empty.append(marker.group(1))
-    return Verdict(Status.MISSING, "", "{error}", {"error": ", ".join(empty)}) if empty else PASS
+            written[marker.group(1)] = " ".join(texts.get(marker.group(1), blank).split()) != blank
+    parts = [passed_at(i) if written.get(i) else Verdict(Status.MISSING, i) for i in prediction_ids()]
+    empty = [p.where for p in parts if not p.passed]
+    if empty:
+        return Verdict(Status.MISSING, "", "{error}", {"error": ", ".join(empty)}, parts=tuple(parts))
+    return PASS.with_parts(parts)
 
 
 def grade_breaks(ws: Workspace) -> Verdict:
+    """Pass when every break applied had a written prediction first; a part per break of the
+    catalogue (missing until it is started)."""
+    ids = [b.id for b in breaks.CATALOGUE]
     if not ws.log_file.exists():
-        return Verdict(Status.MISSING, "", N_("no break attempted"))
+        return Verdict(
+            Status.MISSING, "", N_("no break attempted"), parts=tuple(Verdict(Status.MISSING, i) for i in ids)
+        )
     try:
         events = [json.loads(line) for line in ws.log_file.read_text().splitlines() if line.strip()]
         written = predictions(ws.notes) if ws.notes.exists() else {}
         predicted: set[str] = set()
+        state: dict[str, Verdict] = {}
+        first: Verdict | None = None
         for event in events:
-            if event["event"] == "predicted" and written.get(event["break"]):
-                predicted.add(event["break"])
-            if event["event"] == "applied" and event["break"] not in predicted:
-                return Verdict(
-                    Status.FAIL,
-                    "",
-                    N_("break {id} was applied before a prediction was written"),
-                    {"id": str(event["break"])},
-                )
+            brk = str(event["break"])
+            if event["event"] == "predicted" and written.get(brk):
+                predicted.add(brk)
+            if event["event"] == "applied" and brk in ids and brk not in state:
+                if brk in predicted:
+                    state[brk] = passed_at(brk)
+                else:
+                    state[brk] = Verdict(
+                        Status.FAIL,
+                        brk,
+                        N_("break {id} was applied before a prediction was written"),
+                        {"id": brk},
+                    )
+                    first = first or Verdict(Status.FAIL, "", state[brk].detail, state[brk].args)
     except (ValueError, OSError, KeyError, TypeError) as err:
-        return Verdict(Status.ERROR, "notes/", "{error}", {"error": str(err)[:200]})
-    return PASS
+        return Verdict(
+            Status.ERROR,
+            "notes/",
+            "{error}",
+            {"error": str(err)[:200]},
+            parts=tuple(Verdict(Status.ERROR, i) for i in ids),
+        )
+    parts = tuple(state.get(i, Verdict(Status.MISSING, i)) for i in ids)
+    return (first or PASS).with_parts(list(parts))
+
+
+def passed_at(where: str) -> Verdict:
+    return Verdict(Status.PASS, where)
 
 
 # --- What runs the learner's code: the contract and the notebooks, each in a sandbox ---------------
@@ -199,7 +238,9 @@ class Runner:
 def grade_contract(ws: Workspace, run: Runner, cache: Cache, lab_files: bytes) -> Verdict:
     """The contract on lab/lora.py, its copy mounted read-only; a failing test points at its /break."""
     if not ws.lora.exists():
-        return Verdict(Status.MISSING, "lab/lora.py")
+        return everywhere(
+            Verdict(Status.MISSING, "lab/lora.py"), contract.groups(list(contract.expected_tests()))
+        )
     k = key("contract", lab_files)
     cached = cache.get(k)
     if cached is not None:
@@ -216,55 +257,79 @@ def grade_contract(ws: Workspace, run: Runner, cache: Cache, lab_files: bytes) -
     return verdict
 
 
-def prepare_notebook(ws: Workspace, name: str) -> Verdict | list[str]:
+CHECK_LETTER = re.compile(r"^# Check ([A-Z])\b", re.M)
+
+
+def check_ids(name: str, source: str) -> list[str]:
+    """The checks a check cell makes: the names it calls check() with, or lab 00's 'Check A' as 00.A."""
+    return CHECK_CALL.findall(source) or [f"{name[:2]}.{x}" for x in CHECK_LETTER.findall(source)]
+
+
+def lab_checks(name: str) -> list[str]:
+    """Every check of a lab, from the package's copy of its workbook."""
+    cells = json.loads(exercise_path(name, "en").read_text())["cells"]
+    return [i for c in cells if is_check(c) for i in check_ids(name, "".join(c["source"]))]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    code: list[str]  # the code cells, what runs
+    checks: list[tuple[int, list[str]]]  # each check cell's index among the code cells, its checks
+
+
+def prepare_notebook(ws: Workspace, name: str) -> Verdict | Prepared:
     """A lab's verdict when it needs no run (missing, not a notebook, a check cell edited); else the
-    notebook's code cells, the notebook made ready: its check cells hold the reference's outputs."""
-    path = ws.notebook(name)
+    notebook made ready (its check cells hold the reference's outputs) and what runs in it."""
+    path, where = ws.notebook(name), f"notebooks/{name}.ipynb"
+    every = [Verdict(Status.MISSING, i) for i in lab_checks(name)]
     if not path.exists():
-        return Verdict(Status.MISSING, f"notebooks/{name}.ipynb")
+        return Verdict(Status.MISSING, where, parts=tuple(every))
     try:
         nb = json.loads(path.read_text())
         cells = [c for c in nb["cells"] if isinstance(c, dict)]
         code = ["".join(c["source"]) for c in cells if c.get("cell_type") == "code"]
     except (ValueError, KeyError, TypeError) as err:
+        detail, args = N_("not a notebook: {error}"), {"error": str(err)[:200]}
         return Verdict(
-            Status.ERROR, f"notebooks/{name}.ipynb", N_("not a notebook: {error}"), {"error": str(err)[:200]}
+            Status.ERROR, where, detail, args, parts=tuple(replace(v, status=Status.ERROR) for v in every)
         )
     expected = [c for c in json.loads(exercise_path(name, "en").read_text())["cells"] if is_check(c)]
     found = [c for c in cells if is_check(c)]
     if ["".join(c["source"]) for c in found] != ["".join(c["source"]) for c in expected]:
-        return Verdict(Status.FAIL, f"notebooks/{name}.ipynb", N_("a check cell was edited or deleted"))
+        edited = N_("a check cell was edited or deleted")
+        return Verdict(
+            Status.FAIL,
+            where,
+            edited,
+            parts=tuple(replace(v, status=Status.FAIL, detail=edited) for v in every),
+        )
     for cell, reference in zip(found, expected, strict=True):
         cell["outputs"] = reference["metadata"][EXPECTED]  # compare with the reference, not what was saved
         cell["metadata"] = {}  # no nbval option (skip, raises-exception) slipped into a check cell
         cell["execution_count"] = 1
     nb["cells"] = cells
     path.write_text(json.dumps(nb, sort_keys=True))
-    return code
-
-
-def checks_of(name: str) -> list[str]:
-    """The self-checks a lab's check cells call, from the package's copy of its workbook."""
-    cells = json.loads(exercise_path(name, "en").read_text())["cells"]
-    return [m for c in cells if is_check(c) for m in CHECK_CALL.findall("".join(c["source"]))]
+    code_cells = [c for c in cells if c.get("cell_type") == "code"]
+    marks = [(i, check_ids(name, "".join(c["source"]))) for i, c in enumerate(code_cells) if is_check(c)]
+    return Prepared(code, marks)
 
 
 def grade_notebooks(ws: Workspace, run: Runner, cache: Cache, others: bytes) -> dict[str, Verdict]:
-    """Every lab's verdict. The notebooks that need a run go through nbval together, in one sandbox;
-    a lab passes when every cell ran and every one of its self-checks' records is judged right."""
+    """Every lab's verdict, with a part per check. The notebooks that need a run go through nbval
+    together, in one sandbox; a check passes when its cell ran and its record is judged right here."""
     verdicts: dict[str, Verdict] = {}
-    pending: dict[str, tuple[str, int]] = {}  # name -> (cache key, code cells)
+    pending: dict[str, tuple[str, Prepared]] = {}  # name -> (cache key, what runs)
     for name in EXERCISES:
         prepared = prepare_notebook(ws, name)
         if isinstance(prepared, Verdict):
             verdicts[name] = prepared
             continue
-        k = key("notebook", name, json.dumps(prepared), others)
+        k = key("notebook", name, json.dumps(prepared.code), others)
         cached = cache.get(k)
         if cached is not None:
             verdicts[name] = cached
         else:
-            pending[name] = (k, len(prepared))
+            pending[name] = (k, prepared)
     if not pending:
         return verdicts
     seed = secrets.randbelow(2**31)
@@ -280,32 +345,46 @@ def grade_notebooks(ws: Workspace, run: Runner, cache: Cache, others: bytes) -> 
     written = handin.read_regular(scratch / "checks.jsonl")  # the notebooks could have made it a link
     records = written.decode(errors="replace").splitlines() if written else []
     judged = checks.judge(records, seed)  # here, outside the sandbox: the records are only data
-    for name, (k, cells) in pending.items():
-        verdict = contract.judge(
-            outcome.of_file(f"{name}.ipynb"),
-            [f"Cell {i}" for i in range(cells)],
-            done.output,
-            done.timed_out,
-            where=f"notebooks/{name}.ipynb",
-        )
+    for name, (k, prepared) in pending.items():
+        mine = outcome.of_file(f"{name}.ipynb")
+        cells = [f"Cell {i}" for i in range(len(prepared.code))]
+        verdict = contract.judge(mine, cells, done.output, done.timed_out, where=f"notebooks/{name}.ipynb")
+        parts = [
+            part for index, ids in prepared.checks for part in check_parts(ids, mine, index, verdict, judged)
+        ]
         if verdict.passed:
-            for check in checks_of(name):
-                if check not in judged:
-                    verdict = Verdict(Status.FAIL, check, N_("the check did not run"))
-                elif judged[check] is not None:
-                    verdict = Verdict(Status.FAIL, check, str(judged[check]))
-                if not verdict.passed:
-                    break
-        verdicts[name] = verdict
-        cache.put(k, verdict)
+            verdict = next((p for p in parts if not p.passed), verdict)
+        verdicts[name] = verdict.with_parts(parts)
+        cache.put(k, verdicts[name])
     return verdicts
+
+
+def check_parts(
+    ids: list[str], results: contract.Results, index: int, run: Verdict, judged: dict[str, str | None]
+) -> list[Verdict]:
+    """The verdict on each check of one check cell: its cell's outcome, then its judged record."""
+    cell = {contract.test_name(i): o for i, o in results.outcomes.items()}.get(f"Cell {index}")
+    parts = []
+    for check in ids:
+        if cell is None:  # the run never reached the cell: the run's own verdict
+            parts.append(Verdict(run.status if not run.passed else Status.ERROR, check, run.detail, run.args))
+        elif cell["outcome"] != "passed":
+            parts.append(Verdict(Status.FAIL, check, "{error}", {"error": contract.reason(cell["message"])}))
+        elif check in checks.CHECKS and check not in judged:
+            parts.append(Verdict(Status.FAIL, check, N_("the check did not run")))
+        elif check in checks.CHECKS and judged[check] is not None:
+            parts.append(Verdict(Status.FAIL, check, str(judged[check])))
+        else:
+            parts.append(passed_at(check))
+    return parts
 
 
 REFUSAL_ITEM = {"notebooks": "lab", "lab": "contract", "notes": "breaks", "learner.toml": "predictions"}
 
 
-def grade_workspace(home: Path, settings: Settings, cache: Cache) -> dict[str, Verdict]:
-    """One learner's row: graded on a copy of what they handed in, their code run in sandboxes."""
+def grade_workspace(home: Path, settings: Settings, cache: Cache) -> tuple[dict[str, Verdict], str]:
+    """One learner's row, and their workspace's language: graded on a copy of what they handed in,
+    their code run in sandboxes."""
     with tempfile.TemporaryDirectory(prefix="minituner-grade-") as tmp:
         copy = Path(tmp) / PHASE
         refused = handin.copy(home, copy)
@@ -327,13 +406,34 @@ def grade_workspace(home: Path, settings: Settings, cache: Cache) -> dict[str, V
         row["contract"] = grade_contract(ws, run, cache, lab)
         notebooks = grade_notebooks(ws, run, cache, others)
         row |= {column: notebooks[name] for column, name in LABS.items()}
+        lang = ws.language
     for refusal in refused:
         top = refusal.path.split("/")[0]
         item = REFUSAL_ITEM.get(top, "contract")
         if item == "lab":
             item = next((c for c, n in LABS.items() if refusal.path.endswith(f"{n}.ipynb")), "lab 00")
-        row[item] = Verdict(Status.ERROR, refusal.path, N_("refused: {error}"), {"error": refusal.reason})
-    return row
+        refused_here = Verdict(Status.ERROR, refusal.path, N_("refused: {error}"), {"error": refusal.reason})
+        row[item] = everywhere(refused_here, [p.where for p in row[item].parts])
+    return {item: row[item] for item in ITEMS}, lang
+
+
+def everywhere(verdict: Verdict, ids: list[str]) -> Verdict:
+    """`verdict`, and the same for each of its parts: nothing of the item could be graded."""
+    return verdict.with_parts([replace(verdict, where=i) for i in ids])
+
+
+def known_parts() -> dict[str, set[str]]:
+    """Every part a rubric can give points to, by kind."""
+    return {
+        "checks": {i for name in EXERCISES for i in lab_checks(name)},
+        "contract": set(contract.groups(list(contract.expected_tests()))),
+        "predictions": set(),
+        "breaks": set(),
+    }
+
+
+def kind_of(item: str) -> str:
+    return "checks" if item in LABS else item
 
 
 # --- The class -----------------------------------------------------------------------------------
@@ -348,8 +448,12 @@ def grade(
     lang: str = "en",
     sandboxed: bool = True,
     memory: int = 2 * sandbox.GiB,
+    rubric: Path | None = None,
+    release: bool = False,
 ) -> tuple[Path, int, int]:
-    """Grade every learners/NAME/phase-28 and write gradebook.csv and gradebook.md into `learners`.
+    """Grade every learners/NAME/phase-28 and write into `learners` gradebook.csv (a verdict per
+    item), points.csv (points per item and the total, by `rubric`) and gradebook.md (both), and a
+    feedback report per learner in feedback/NAME/, copied into their workspace with `release`.
 
     Returns the csv's path, the number of workspaces and how many passed every item.
     """
@@ -372,8 +476,10 @@ def grade(
     settings = Settings(cell_timeout, timeout, sandbox.Limits(memory=memory), sandboxed, learners)
     cache = Cache(cache_dir)
     contract.expected_tests()  # collected once, before any learner's code runs
+    points = Rubric.load(rubric)
+    points.refuse_unknown(known_parts(), rubric)
 
-    def one(home: Path) -> dict[str, Verdict]:
+    def one(home: Path) -> tuple[dict[str, Verdict], str]:
         try:
             return grade_workspace(home, settings, cache)
         except Exception as err:  # noqa: BLE001 - one workspace never stops the class
@@ -383,37 +489,61 @@ def grade(
                 N_("the grader failed on this workspace: {error}"),
                 {"error": repr(err)[:200]},
             )
-            return dict.fromkeys(ITEMS, broken)
+            return dict.fromkeys(ITEMS, broken), lang
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        rows = list(pool.map(one, homes))
-    write_gradebook(learners, [h.parent.name for h in homes], rows, _, sandboxed)
+        graded = list(pool.map(one, homes))
+    rows = [row for row, _lang in graded]
+    write_gradebook(learners, [h.parent.name for h in homes], rows, _, sandboxed, points)
+    kinds = {item: kind_of(item) for item in ITEMS}
+    for home, (row, language) in zip(homes, graded, strict=True):
+        report = feedback.write(learners / "feedback", home.parent.name, row, points, language, kinds)
+        if release:
+            feedback.release(report, home)
     return learners / "gradebook.csv", len(rows), sum(all(v.passed for v in r.values()) for r in rows)
 
 
+def header(_: Callable[[str], str]) -> list[str]:
+    """The gradebook's column names in the language of `_`: learner, the eight items, total."""
+    templates = [HEADERS["lab" if i in LABS else i] for i in ITEMS]
+    items = [_(template).format(n=i[4:]) for template, i in zip(templates, ITEMS, strict=True)]
+    return [_("learner"), *items, _("total")]
+
+
+def score(row: dict[str, Verdict], rubric: Rubric) -> list[tuple[float, float]]:
+    """(earned, possible) per item, then for the total."""
+    each = [rubric.score(kind_of(item), row[item]) for item in ITEMS]
+    return [*each, (sum(e for e, _p in each), sum(p for _e, p in each))]
+
+
 def write_gradebook(
-    learners: Path, names: list[str], rows: list[dict[str, Verdict]], _: Callable[[str], str], sandboxed: bool
+    learners: Path,
+    names: list[str],
+    rows: list[dict[str, Verdict]],
+    _: Callable[[str], str],
+    sandboxed: bool,
+    rubric: Rubric,
 ) -> None:
-    templates = [HEADERS["lab" if item in LABS else item] for item in ITEMS]
-    header = [
-        _("learner"),
-        *(_(t).format(n=i[4:]) for t, i in zip(templates, ITEMS, strict=True)),
-        _("total"),
-    ]
-    table = []
+    columns = header(_)
+    verdicts, points = [], []
     for name, row in zip(names, rows, strict=True):
         passed = sum(row[k].passed for k in ITEMS)
-        table.append([name, *(row[k].text(_) for k in ITEMS), f"{passed}/{len(ITEMS)}"])
-    with (learners / "gradebook.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(table)
+        verdicts.append([name, *(row[k].text(_) for k in ITEMS), f"{passed}/{len(ITEMS)}"])
+        points.append([name, *(f"{earned:g}" for earned, _possible in score(row, rubric))])
+    possible = [_("points possible"), *(f"{p:g}" for _e, p in score(rows[0], rubric))] if rows else []
+    for path, table in (("gradebook.csv", verdicts), ("points.csv", [possible, *points])):
+        with (learners / path).open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(columns)
+            writer.writerows(table)
     lines = [_("# Gradebook"), ""]
     if not sandboxed:
         lines += [_(NO_SANDBOX), ""]
-    lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
-    lines += ["| " + " | ".join(markdown_cell(c) for c in row) + " |" for row in table]
-    (learners / "gradebook.md").write_text("\n".join(lines) + "\n")
+    for title, table in ((_("## Points"), [possible, *points]), (_("## Verdicts"), verdicts)):
+        lines += [title, "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+        lines += ["| " + " | ".join(markdown_cell(c) for c in row) + " |" for row in table]
+        lines.append("")
+    (learners / "gradebook.md").write_text("\n".join(lines))
 
 
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -41,6 +41,7 @@ class Verdict:
     detail: str = ""  # an untranslated message, formatted with `args` once translated
     args: dict[str, str] = field(default_factory=dict)
     points_to: str = ""  # the id of the /break that shows this bug, if any
+    parts: tuple[Verdict, ...] = ()  # one per check of a lab, contract test group, prediction, break
 
     @property
     def passed(self) -> bool:
@@ -57,7 +58,15 @@ class Verdict:
             str(data.get("detail", "")),
             {str(k): str(v) for k, v in dict(data.get("args", {})).items()},
             str(data.get("points_to", "")),
+            tuple(cls.from_json(p) for p in data.get("parts", ())),
         )
+
+    def with_parts(self, parts: list[Verdict]) -> Verdict:
+        return replace(self, parts=tuple(parts))
+
+    def message(self, _: Callable[[str], str]) -> str:
+        """The detail alone, in the language of `_`."""
+        return _(self.detail).format(**self.args) if self.args else _(self.detail)
 
     def text(self, _: Callable[[str], str]) -> str:
         """One line in the language of `_`: 'fail: test_x: what went wrong — see break 01 (title)'."""
@@ -65,7 +74,7 @@ class Verdict:
         if self.where:
             parts.append(self.where)
         if self.detail:
-            parts.append(_(self.detail).format(**self.args) if self.args else _(self.detail))
+            parts.append(self.message(_))
         line = ": ".join(parts)
         if self.points_to:
             from .breaks import get  # the catalogue imports the library: only when a verdict names one
