@@ -123,6 +123,9 @@ def escapes(classmate: Path, port: int) -> list[str]:
         f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3).send(b'{MARK}')",
         f"import subprocess; subprocess.Popen(['sh', '-c', 'sleep 600', '{MARK}'], start_new_session=True)",
         "blob = bytearray(3 * 2**30)",
+        # what the grader reads after the run: a pipe where learner.toml was, a link for the records
+        "import os; os.remove('/graded/phase-28/learner.toml'); os.mkfifo('/graded/phase-28/learner.toml')",
+        "import os; os.symlink('/etc/shadow', '/graded/run/checks.jsonl')",
         "while True:\n    pass",
     ]
     return attempts

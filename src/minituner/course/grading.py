@@ -385,7 +385,7 @@ REFUSAL_ITEM = {"notebooks": "lab", "lab": "contract", "notes": "breaks", "learn
 def grade_workspace(home: Path, settings: Settings, cache: Cache) -> tuple[dict[str, Verdict], str]:
     """One learner's row, and their workspace's language: graded on a copy of what they handed in,
     their code run in sandboxes."""
-    with tempfile.TemporaryDirectory(prefix="minituner-grade-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="minituner-grade-", ignore_cleanup_errors=True) as tmp:
         copy = Path(tmp) / PHASE
         refused = handin.copy(home, copy)
         ws = Workspace(copy)
@@ -402,11 +402,11 @@ def grade_workspace(home: Path, settings: Settings, cache: Cache) -> tuple[dict[
         )
         run = Runner(copy, Path(tmp), settings)
         sandbox.prepare(copy)
+        lang = ws.language  # read, as everything of the copy, before any of the learner's code runs
         row = {"predictions": grade_predictions(ws), "breaks": grade_breaks(ws)}
         row["contract"] = grade_contract(ws, run, cache, lab)
         notebooks = grade_notebooks(ws, run, cache, others)
         row |= {column: notebooks[name] for column, name in LABS.items()}
-        lang = ws.language
     for refusal in refused:
         top = refusal.path.split("/")[0]
         item = REFUSAL_ITEM.get(top, "contract")
