@@ -10,8 +10,9 @@ after the grader or the instructor, never gets one. Not run as root, the hub run
 own user, and the homes are folders of one user: they are kept apart only by the hub, which lets
 nobody into another's server (Kubernetes, for a class, gives every learner a pod of their own).
 
-Run as a script (`python -I accounts.py STEP GRADING`), it does one step of a grading as the account
-that runs it: see `fresh` and `swap`.
+Run as a script (`python -I accounts.py STEP FOLDER`), it does one step of a grading as the account
+that runs it: see `fresh` and `swap` (the grader's), and `release` (a learner's: their feedback into
+their own workspace).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 ROOT = os.geteuid() == 0
@@ -164,13 +166,13 @@ def own_folder(path: Path, account: pwd.struct_passwd | None) -> None:
         os.close(fd)
 
 
-def step(python: Path, account: pwd.struct_passwd | None, name: str, *args: str) -> str:
-    """Run one step of this file (`fresh`, `swap`) as `account`, files it makes closed (umask 077);
-    what it prints."""
+def step(python: Path, account: pwd.struct_passwd | None, name: str, *args: str, data: str = "") -> str:
+    """Run one step of this file (`fresh`, `swap`, `release`) as `account`, `data` on its standard
+    input, files it makes closed (umask 077); what it prints."""
     cmd = [str(python), "-I", str(Path(__file__).resolve()), name, *args]
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     done = subprocess.run(
-        cmd, cwd="/", env=env, capture_output=True, text=True, umask=0o077, **as_user(account)
+        cmd, cwd="/", env=env, input=data, capture_output=True, text=True, umask=0o077, **as_user(account)
     )
     if done.returncode:
         raise RuntimeError(f"{name}: {(done.stderr.strip().splitlines() or ['?'])[-1][:300]}")
@@ -212,6 +214,41 @@ def swap(grading: Path, *workspaces: str) -> None:
     new.rename(current)
     shutil.rmtree(old, ignore_errors=True)
     print(json.dumps(refused))
+
+
+def release(folder: Path) -> None:
+    """As the learner: their feedback report into `folder` (WORKSPACE/feedback). Reads, as JSON on
+    its standard input, {"mark": MARK, "files": {"index.html": TEXT, ...}}. A file there that is not
+    one of our reports (MARK is not in its first KiB, as in every report we write, or it is a link or
+    not a regular file) is never overwritten: it is kept beside, renamed. Prints, as JSON, [[name,
+    kept as], ...]. A `folder` that is a link or not a folder is refused (exit 1), nothing written."""
+    asked = json.load(sys.stdin)
+    mark, files = str(asked["mark"]), {str(k): str(v) for k, v in asked["files"].items()}
+    if any("/" in name or name.startswith(".") for name in files):
+        sys.exit("not a file name")
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        sys.exit(f"{folder.name}: not a folder")
+    folder.mkdir(mode=0o755, exist_ok=True)
+    kept = []
+    for name, text in sorted(files.items()):
+        target = folder / name
+        if target.is_symlink() or target.exists():
+            ours_ = False
+            if not target.is_symlink() and target.is_file():
+                fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+                with os.fdopen(fd, "rb") as f:
+                    ours_ = mark.encode() in f.read(1024)
+            if not ours_:
+                stamp = time.strftime("%Y%m%d-%H%M%S")
+                n, aside = 1, folder / f"{target.stem}-{stamp}{target.suffix}"
+                while aside.is_symlink() or aside.exists():
+                    n, aside = n + 1, folder / f"{target.stem}-{stamp}-{n + 1}{target.suffix}"
+                target.rename(aside)
+                kept.append([name, aside.name])
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    print(json.dumps(kept))
 
 
 # --- A Python that every account can run ---------------------------------------------------------
@@ -274,5 +311,5 @@ def python_for_accounts(folder: Path) -> Path:
 
 
 if __name__ == "__main__":  # a grading's step, run as the grader by step()
-    STEPS = {"fresh": fresh, "swap": swap}
+    STEPS = {"fresh": fresh, "swap": swap, "release": release}
     STEPS[sys.argv[1]](Path(sys.argv[2]), *sys.argv[3:])

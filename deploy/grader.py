@@ -2,8 +2,12 @@
 
 Only the hub's admins reach it (the scope access:services!service=grader, which the admin role has).
 "Grade the class" gathers what every learner hands in (HOME/learners/NAME/phase-28 of each home),
-runs `minituner grade` on it, and offers gradebook.csv and gradebook.md for download; both are also
-written into the instructor's home, gradebook/, where their JupyterLab shows them.
+runs `minituner grade` on it, shows the points and the verdicts, and offers gradebook.csv, points.csv,
+gradebook.md and each learner's feedback report for download; the first three are also written into
+the instructor's home, gradebook/, where their JupyterLab shows them. "Release feedback" writes each
+graded learner's report into their own workspace (phase-28/feedback/index.html and index.md), as the
+learner's account: never over a file of theirs that is not one of our reports (kept beside, renamed,
+and named on the page). The hub's home page then links each learner to theirs.
 
 Root never reads, copies or changes a learner's files. What a learner hands in is read by the
 learner's own account (`python -I -m minituner.course.handin pack WORKSPACE`: the allowlist of the
@@ -52,6 +56,9 @@ PYTHON = Path(os.environ["MINITUNER_PYTHON"])  # the learners' Python (jupyterhu
 INSTRUCTOR = accounts.INSTRUCTOR  # MINITUNER_INSTRUCTOR and MINITUNER_GRADER, from the hub
 GRADER = accounts.GRADER
 JOBS = int(os.environ.get("MINITUNER_GRADE_JOBS", "2"))
+BOOK = ("gradebook.csv", "points.csv", "gradebook.md")  # what `minituner grade` writes into learners/
+REPORT = ("index.html", "index.md")  # a learner's feedback report, in learners/feedback/NAME/
+MARK = "<!-- minituner feedback -->"  # minituner.course.feedback.MARK: at the top of every report
 PER_LEARNER = 300  # seconds: minituner grade's --timeout, one learner at most
 HAND_IN = 120  # seconds to read and write one learner's hand-in
 TEXT = {
@@ -70,6 +77,17 @@ TEXT = {
         "done": "Graded {n} workspaces at {t}, in {s} s.",
         "failed": "Grading failed: {error}",
         "download": "Download:",
+        "points": "Points",
+        "verdicts": "Verdicts",
+        "reports": "Feedback reports:",
+        "release": "Release feedback",
+        "release_help": (
+            "Releasing writes each learner's report into their own workspace, feedback/, where their "
+            "JupyterLab shows it; a file of theirs there is never overwritten: it is kept under another name."
+        ),
+        "released": "Feedback released to {n} learners at {t}.",
+        "kept": "{name}: their feedback/{file} was not a report of ours: kept as feedback/{aside}.",
+        "not_released": "{name}: not released: {error}",
         "copies": "The same files are in your JupyterLab, in gradebook/.",
         "refused": "Not handed in (only the course's files are graded, and only regular files):",
         "unreadable": "the hand-in could not be read: {error}",
@@ -90,6 +108,17 @@ TEXT = {
         "done": "Calificados {n} espacios de trabajo a las {t}, en {s} s.",
         "failed": "La calificación falló: {error}",
         "download": "Descargar:",
+        "points": "Puntos",
+        "verdicts": "Veredictos",
+        "reports": "Informes de comentarios:",
+        "release": "Entregar comentarios",
+        "release_help": (
+            "Entregar escribe el informe de cada estudiante en su propio espacio de trabajo, feedback/, "
+            "donde su JupyterLab lo muestra; nunca se sobrescribe un archivo suyo: se guarda con otro nombre."
+        ),
+        "released": "Comentarios entregados a {n} estudiantes a las {t}.",
+        "kept": "{name}: su feedback/{file} no era un informe nuestro: se guardó como feedback/{aside}.",
+        "not_released": "{name}: no entregado: {error}",
         "copies": "Los mismos archivos están en tu JupyterLab, en gradebook/.",
         "refused": "No entregado (solo se califican los archivos del curso, y solo archivos normales):",
         "unreadable": "no se pudo leer la entrega: {error}",
@@ -99,13 +128,17 @@ TEXT = {
 
 
 class Grading:
-    """The last grading: running or not, when, how many, how it ended, its gradebook, and what each
-    learner's hand-in refused."""
+    """The last grading: running or not, when, how many, how it ended, its gradebook, its feedback
+    reports and their release, and what each learner's hand-in refused."""
 
     def __init__(self) -> None:
         self.running, self.started, self.seconds, self.count = False, 0.0, 0.0, 0
         self.error: str | None = None
-        self.book: dict[str, bytes] = {}
+        self.book: dict[str, bytes] = {}  # gradebook.csv, points.csv, gradebook.md, by file name
+        self.reports: dict[str, dict[str, bytes]] = {}  # learner -> {"index.html": ..., "index.md": ...}
+        self.released: float = 0.0  # when the reports were last released (0: not since this grading)
+        self.release_notes: list[tuple[str, str, dict[str, str]]] = []  # (learner, TEXT key, values)
+        self.releasing, self.count_released = False, 0
         self.refused: dict[str, list[list[str]]] = {}  # learner -> [[path, reason], ...]
         self.unreadable: dict[str, str] = {}  # learner -> why their hand-in could not be read
         self.process: asyncio.subprocess.Process | None = None
@@ -247,12 +280,18 @@ async def grade(lang: str, again: bool = False) -> None:
             last = out.decode(errors="replace").strip().splitlines() or [f"exit {STATE.process.returncode}"]
             raise RuntimeError(last[-1][:300])
         book = {}
-        for kind in ("csv", "md"):
-            book[kind] = await asyncio.to_thread(
-                accounts.read_as, PYTHON, grader, folder / "learners" / f"gradebook.{kind}"
-            )
+        for file in BOOK:
+            book[file] = await asyncio.to_thread(accounts.read_as, PYTHON, grader, folder / "learners" / file)
+        reports = {}
+        for name in found:
+            reports[name] = {
+                file: await asyncio.to_thread(
+                    accounts.read_as, PYTHON, grader, folder / "learners" / "feedback" / name / file
+                )
+                for file in REPORT
+            }
         await asyncio.to_thread(hand_over, book)
-        STATE.book = book
+        STATE.book, STATE.reports, STATE.released, STATE.release_notes = book, reports, 0.0, []
     except Exception as error:  # noqa: BLE001 - shown on the page, the service goes on
         STATE.error = f"{type(error).__name__}: {error}"
     finally:
@@ -265,8 +304,36 @@ def hand_over(book: dict[str, bytes]) -> None:
     account = accounts.ensure(INSTRUCTOR, home, "instructor") if accounts.ROOT else None
     if account is None:
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for kind, data in book.items():
-        accounts.write_as(PYTHON, account, home / "gradebook" / f"gradebook.{kind}", data)
+    for file, data in book.items():
+        accounts.write_as(PYTHON, account, home / "gradebook" / file, data)
+
+
+def release() -> None:
+    """Each graded learner's report into their workspace's feedback/, written by the learner's own
+    account (never by root, never into another's home); what was kept aside or not released goes to
+    STATE.release_notes."""
+    notes: list[tuple[str, str, dict[str, str]]] = []
+    found = workspaces()  # checked again: a home that is not (or no longer) a learner's gets nothing
+    count = 0
+    for name, report in sorted(STATE.reports.items()):
+        try:
+            if name not in found:
+                raise FileNotFoundError("no workspace")
+            learner = accounts.ours(name) if accounts.ROOT else None
+            if accounts.ROOT and learner is None:
+                raise LookupError(f"no account {name!r}")
+            data = json.dumps(
+                {"mark": MARK, "files": {f: d.decode(errors="replace") for f, d in report.items()}}
+            )
+            done = accounts.step(
+                PYTHON, learner, "release", str(found[name] / course.PHASE / "feedback"), data=data
+            )
+            count += 1
+            for file, aside in json.loads(done):
+                notes.append((name, "kept", {"name": name, "file": file, "aside": aside}))
+        except Exception as error:  # noqa: BLE001 - one learner never stops the others; said on the page
+            notes.append((name, "not_released", {"name": name, "error": f"{type(error).__name__}: {error}"}))
+    STATE.release_notes, STATE.released, STATE.count_released = notes, time.time(), count
 
 
 # --- The page: everything that comes from a learner (a name, a verdict, an error line, a path) is
@@ -277,13 +344,61 @@ def escape(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def table(data: bytes) -> str:
+def table(data: bytes, id: str = "gradebook") -> str:  # noqa: A002 - the table's HTML id
     rows = list(csv.reader(io.StringIO(data.decode(errors="replace"))))
     if not rows:
         return ""
     head = "".join(f"<th>{escape(cell)}</th>" for cell in rows[0])
     body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows[1:])
-    return f'<table id="gradebook"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f'<table id="{escape(id)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def tables(lang: str) -> str:
+    """The points (points.csv) above the verdicts (gradebook.csv), each under its heading."""
+    t, out = TEXT[lang], []
+    for file, id_, title in (("points.csv", "points", "points"), ("gradebook.csv", "gradebook", "verdicts")):
+        if file in STATE.book:
+            out.append(f"<h2>{escape(t[title])}</h2>{table(STATE.book[file], id_)}")
+    return "\n".join(out)
+
+
+def downloads(lang: str) -> str:
+    """Links to the gradebook's files and to every learner's report."""
+    if not STATE.book:
+        return ""
+    t = TEXT[lang]
+    links = " · ".join(f'<a href="{escape(PREFIX)}{escape(f)}" download>{escape(f)}</a>' for f in STATE.book)
+    out = f"<p>{escape(t['download'])} {links}. {escape(t['copies'])}</p>"
+    if STATE.reports:
+        reports = " · ".join(
+            f'<a class="report" href="{escape(PREFIX)}feedback/{escape(name)}/index.html" download>'
+            f"{escape(name)}</a>"
+            for name in sorted(STATE.reports)
+        )
+        out += f'<p id="reports">{escape(t["reports"])} {reports}</p>'
+    return out
+
+
+def release_part(lang: str, xsrf: str, disabled: bool) -> str:
+    """The release button, what the last release did, and what it kept aside or could not do."""
+    if not STATE.reports:
+        return ""
+    t = TEXT[lang]
+    out = (
+        f'<form method="post" action="{escape(PREFIX)}release"><input type="hidden" name="_xsrf" '
+        f'value="{escape(xsrf)}"><input type="hidden" name="lang" value="{escape(lang)}">'
+        f'<button type="submit" id="release"{" disabled" if disabled else ""}>{escape(t["release"])}</button>'
+        f"</form><p><small>{escape(t['release_help'])}</small></p>"
+    )
+    if STATE.released:
+        at = time.strftime("%H:%M:%S", time.localtime(STATE.released))
+        out += f'<p id="released">{escape(t["released"].format(n=STATE.count_released, t=at))}</p>'
+        if STATE.release_notes:
+            items = "".join(
+                f"<li>{escape(t[key].format(**values))}</li>" for _n, key, values in STATE.release_notes
+            )
+            out += f'<ul id="release-notes">{items}</ul>'
+    return out
 
 
 def refusals(lang: str) -> str:
@@ -328,13 +443,16 @@ td, th {{ border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: left; vertic
 <p><small>{again_help}</small></p>
 <p id="status"{status_class}>{status}</p>
 {downloads}
+{release}
 {refused}
 {table}
 </body></html>
 """
 # The values of PAGE that are HTML: each built here from constants and escaped parts. Every other
 # value is escaped by page().
-HTML = frozenset({"refresh", "en", "es", "disabled", "status_class", "downloads", "refused", "table"})
+HTML = frozenset(
+    {"refresh", "en", "es", "disabled", "status_class", "downloads", "release", "refused", "table"}
+)
 
 
 def page(**values: str) -> str:
@@ -374,23 +492,16 @@ class PageHandler(Base):
             status, status_class = t["failed"].format(error=STATE.error), ' class="error"'
         elif STATE.book:
             status = t["done"].format(n=STATE.count, t=at, s=round(STATE.seconds))
-        downloads = ""
-        if STATE.book:
-            links = " · ".join(
-                f'<a href="{escape(PREFIX)}gradebook.{k}" download>gradebook.{k}</a>'
-                for k in ("csv", "md")
-                if k in STATE.book
-            )
-            downloads = f"<p>{escape(t['download'])} {links}. {escape(t['copies'])}</p>"
         other, other_name = t["other"]
-        done = not STATE.running
+        done = not STATE.running and not STATE.releasing
+        xsrf = self.xsrf_token.decode()
         self.finish(
             page(
                 lang=lang,
                 title=t["title"],
                 found=listed,
                 prefix=PREFIX,
-                xsrf=self.xsrf_token.decode(),
+                xsrf=xsrf,
                 lang_label=t["lang"],
                 grade=t["grade"],
                 again=t["again"],
@@ -400,9 +511,10 @@ class PageHandler(Base):
                 disabled="" if done else " disabled",
                 status=status,
                 status_class=status_class,
-                downloads=downloads,
+                downloads=downloads(lang),
+                release=release_part(lang, xsrf, not done) if done or STATE.releasing else "",
                 refused=refusals(lang) if done else "",
-                table=table(STATE.book["csv"]) if STATE.book and done else "",
+                table=tables(lang) if STATE.book and done else "",
                 refresh="" if done else '<meta http-equiv="refresh" content="3">',
                 other=other,
                 other_name=other_name,
@@ -417,20 +529,53 @@ class GradeHandler(Base):
         lang = self.get_body_argument("lang", "en")
         lang = lang if lang in TEXT else "en"
         again = self.get_body_argument("again", "0") == "1"
-        if not STATE.running:
+        if not STATE.running and not STATE.releasing:  # a release under way writes the last reports
             STATE.running = True  # before the task starts: a second click waits for this one
             STATE.task = asyncio.get_running_loop().create_task(grade(lang, again))
         self.redirect(f"{PREFIX}?lang={lang}")
 
 
+class ReleaseHandler(Base):
+    @web.authenticated
+    async def post(self) -> None:
+        lang = self.get_body_argument("lang", "en")
+        lang = lang if lang in TEXT else "en"
+        if not STATE.running and not STATE.releasing and STATE.reports:
+            STATE.releasing = True
+            try:
+                await asyncio.to_thread(release)
+            finally:
+                STATE.releasing = False
+        self.redirect(f"{PREFIX}?lang={lang}")
+
+
+TYPES = {
+    ".csv": "text/csv; charset=utf-8",
+    ".md": "text/markdown; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+}
+
+
 class DownloadHandler(Base):
     @web.authenticated
-    def get(self, kind: str) -> None:
-        if kind not in STATE.book:
+    def get(self, file: str) -> None:
+        if file not in STATE.book:
             raise web.HTTPError(404)
-        self.set_header("Content-Type", "text/csv; charset=utf-8" if kind == "csv" else "text/markdown")
-        self.set_header("Content-Disposition", f'attachment; filename="gradebook.{kind}"')
-        self.finish(STATE.book[kind])
+        self.set_header("Content-Type", TYPES[Path(file).suffix])
+        self.set_header("Content-Disposition", f'attachment; filename="{file}"')
+        self.finish(STATE.book[file])
+
+
+class ReportHandler(Base):
+    """A learner's feedback report, as the grader read it (a download: never shown on this page)."""
+
+    @web.authenticated
+    def get(self, name: str, file: str) -> None:
+        if name not in STATE.reports or file not in STATE.reports[name]:
+            raise web.HTTPError(404)
+        self.set_header("Content-Type", TYPES[Path(file).suffix])
+        self.set_header("Content-Disposition", f'attachment; filename="feedback-{name}-{file}"')
+        self.finish(STATE.reports[name][file])
 
 
 async def serve() -> None:
@@ -440,7 +585,12 @@ async def serve() -> None:
         [
             (PREFIX, PageHandler),
             (url_path_join(PREFIX, "grade"), GradeHandler),
-            (url_path_join(PREFIX, r"gradebook\.(csv|md)"), DownloadHandler),
+            (url_path_join(PREFIX, "release"), ReleaseHandler),
+            (url_path_join(PREFIX, r"(gradebook\.csv|points\.csv|gradebook\.md)"), DownloadHandler),
+            (
+                url_path_join(PREFIX, r"feedback/([a-z][a-z0-9_-]{0,31})/(index\.html|index\.md)"),
+                ReportHandler,
+            ),
             (url_path_join(PREFIX, "oauth_callback"), HubOAuthCallbackHandler),
         ],
         cookie_secret=os.urandom(32),

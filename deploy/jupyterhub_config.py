@@ -19,8 +19,10 @@
 #   (z2jh-values.yaml) each learner has a pod and a volume of their own.
 # - The instructor grades the class at /services/grader/ (grader.py): each learner's hand-in is read
 #   by their own account and written by the grader's into a folder only the grader can open, and
-#   graded there with bubblewrap (apt-get install bubblewrap); the gradebook is downloaded from that
-#   page and is also written into the instructor's home, gradebook/.
+#   graded there with bubblewrap (apt-get install bubblewrap); the gradebook, the points and each
+#   learner's feedback report are downloaded from that page, and the gradebook files are also written
+#   into the instructor's home, gradebook/. "Release feedback" writes each learner's report into their
+#   own workspace (feedback/), as the learner; the hub's home page then links them to it.
 # - Idle servers are stopped after MINITUNER_IDLE_TIMEOUT seconds (default 3600) by
 #   jupyterhub-idle-culler; idle kernels inside a server after 20 minutes.
 #
@@ -116,6 +118,24 @@ c.JupyterHub.cookie_secret_file = str(STATE / "hub" / "jupyterhub_cookie_secret"
 c.JupyterHub.pid_file = str(STATE / "hub" / "jupyterhub.pid")
 c.ConfigurableHTTPProxy.pid_file = str(STATE / "hub" / "jupyterhub-proxy.pid")
 c.JupyterHub.template_paths = [str(HERE / "templates")]  # sign-up and sign-in pages in EN and ES
+
+
+def feedback_url(user) -> str:
+    """The home page's link to the learner's feedback report, once the grading page has released it
+    into their workspace (feedback/index.html), else "". Whether the file is there is all the hub
+    looks at: it never opens it."""
+    name = getattr(user, "name", None)
+    if not name or name in accounts.RESERVED or not re.fullmatch(course.USERNAME_PATTERN, name):
+        return ""
+    report = f"{course.workspace(name)}/feedback/index.html"
+    try:
+        released = (HOMES / name / report).is_file()
+    except OSError:
+        released = False
+    return f"{getattr(user, 'url', f'/user/{name}/')}lab/tree/{report}" if released else ""
+
+
+c.JupyterHub.template_vars = {"feedback_url": feedback_url}  # templates/home.html
 
 # --- Who signs in --------------------------------------------------------------------------------
 

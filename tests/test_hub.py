@@ -9,9 +9,12 @@ another's files from their own kernel. One learner hands in lab 00 and lab/lora.
 example's); another cheats, with a conftest.py beside the notebooks that marks every test passed and
 lab/lora.py a link to the first one's graded copy. The instructor grades the class from the grading
 page: the gradebook has the three learners and the verdicts their work deserves (the cheater's, none
-of what they cheated for), and, on a hub run as root, the grading folder is the grader's alone: the
-learners' accounts can neither list it nor read a classmate's copy. Screenshots and the gradebook go
-to the test's output folder. Run as root, a second test runs the hub by a normal account, as `make
+of what they cheated for), the page shows their points and offers each one's feedback report, and, on
+a hub run as root, the grading folder is the grader's alone: the learners' accounts can neither list
+it nor read a classmate's copy. The instructor releases the feedback: each learner's report lands in
+their own workspace, written by their own account, beside (never over) a file of theirs, and their
+hub home page links to it; a classmate's account cannot read it. Screenshots and the gradebook go to
+the test's output folder. Run as root, a second test runs the hub by a normal account, as `make
 hub` on a laptop does, and grades everything again from a corrupt cache. Everything the tests started
 is stopped, and every account they created removed, whatever happens.
 
@@ -56,7 +59,7 @@ import yaml
 from playwright.sync_api import Browser, Page
 
 import minituner
-from minituner.course import handin, workspace
+from minituner.course import feedback, handin, workspace
 from servers import wait_until_up
 
 ROOT = Path(__file__).parent.parent
@@ -433,15 +436,16 @@ def as_learner(hub: Hub, name: str, code: str) -> str:
     return done.stdout.strip()
 
 
-def gradebook(teacher: Page, folder: Path) -> dict[str, dict[str, str]]:
-    """The gradebook's rows by learner, downloaded from the grading page into `folder`."""
+def gradebook(teacher: Page, folder: Path, file: str = "gradebook.csv") -> dict[str, dict[str, str]]:
+    """The gradebook's (or points.csv's) rows by learner, downloaded from the grading page into
+    `folder`."""
     with teacher.expect_download() as download:
-        teacher.click("a[href$='gradebook.csv']")
-    download.value.save_as(folder / "gradebook.csv")
-    return {
-        row[next(iter(row))]: row
-        for row in csv.DictReader(io.StringIO((folder / "gradebook.csv").read_text()))
-    }
+        teacher.click(f"a[href$='/{file}']")
+    download.value.save_as(folder / file)
+    return {row[next(iter(row))]: row for row in csv.DictReader(io.StringIO((folder / file).read_text()))}
+
+
+MARK = feedback.MARK  # at the top of every feedback report (its first KiB)
 
 
 # --- The class -----------------------------------------------------------------------------------
@@ -621,6 +625,71 @@ def test_a_class_on_the_hub(hub: Hub, browser: Browser, tmp_path_factory: pytest
         tries += [f"open({str(stolen)!r}).read()", f"open({str(graded / 'gradebook.csv')!r}).read()"]
         for name in (ana, eva):
             assert as_learner(hub, name, refused_to(tries)).split() == ["PermissionError"] * len(tries)
+
+    # The points above the verdicts, points.csv beside the gradebook, and each learner's report.
+    points = gradebook(teacher, shots, "points.csv")
+    assert sorted(points) == sorted([*hub.learners, "points possible"]), points
+    assert float(points[cai]["total"]) > float(points[ana]["total"]), (points[cai], points[ana])
+    table = teacher.locator("#points").inner_text()
+    assert "points possible" in table and all(name in table for name in hub.learners), table
+    assert (hub.homes / hub.instructor / "gradebook" / "points.csv").read_text() == (
+        shots / "points.csv"
+    ).read_text()
+    links = teacher.locator("#reports a.report")
+    assert sorted(links.all_inner_texts()) == sorted(hub.learners)
+    with teacher.expect_download() as download:
+        teacher.click(f"#reports a[href$='/feedback/{cai}/index.html']")
+    download.value.save_as(shots / f"feedback-{cai}.html")
+    report = (shots / f"feedback-{cai}.html").read_text()
+    assert MARK in report[:1024] and cai in report and ana not in report and eva not in report
+
+    # A file of the learner's own where their report goes (feedback/index.md): kept, never overwritten.
+    mine = f"{course.workspace(eva)}/feedback"
+    xsrf = next(
+        c["value"] for c in pages[eva].context.cookies(f"{hub.url}/user/{eva}/") if c["name"] == "_xsrf"
+    )
+    made = pages[eva].request.put(
+        f"{hub.url}/user/{eva}/api/contents/{mine}",
+        data=json.dumps({"type": "directory"}),
+        headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"},
+    )
+    assert made.ok, made.status
+    put(pages[eva], hub, eva, f"{mine}/index.md", "my own notes\n")
+
+    # The instructor releases the feedback: each learner's report, in their own workspace, as theirs.
+    teacher.click("#release")
+    teacher.locator("#released").wait_for(timeout=120_000)
+    assert "to 3 learners" in teacher.locator("#released").inner_text()
+    notes = teacher.locator("#release-notes").inner_text()
+    assert f"{eva}: their feedback/index.md was not a report of ours: kept as feedback/index-" in notes, notes
+    assert ana not in notes and cai not in notes, notes
+    teacher.screenshot(path=str(shots / "released.png"), full_page=True)
+    kept = list((hub.homes / eva / mine).glob("index-*.md"))
+    assert len(kept) == 1 and kept[0].read_text() == "my own notes\n", kept
+    for name in hub.learners:
+        folder = hub.homes / name / course.workspace(name) / "feedback"
+        others = [other for other in hub.learners if other != name]
+        for file in ("index.html", "index.md"):
+            text = (folder / file).read_text()
+            assert MARK in text[:1024] and name in text, (name, file)
+            assert not any(other in text for other in others), (name, file)
+            if hub.root:
+                assert (folder / file).stat().st_uid == pwd.getpwnam(name).pw_uid, (name, file)
+        # Their JupyterLab shows it (it is in their workspace), and the hub's home page links to it.
+        shown = notebook(pages[name], hub, name, f"{course.workspace(name)}/feedback/index.html")
+        assert name in shown and not any(other in shown for other in others)
+        pages[name].goto(f"{hub.url}/hub/home")
+        link = pages[name].locator("#feedback a").get_attribute("href") or ""
+        assert link.endswith(f"/user/{name}/lab/tree/{course.workspace(name)}/feedback/index.html"), link
+    if hub.root:  # a classmate's account cannot read another's report
+        reports = [hub.homes / n / course.workspace(n) / "feedback" / "index.html" for n in (eva, cai)]
+        tries = [f"open({str(path)!r}).read()" for path in reports]
+        assert as_learner(hub, ana, refused_to(tries)).split() == ["PermissionError"] * len(tries)
+    # Released again: the reports are ours now, replaced, nothing more kept aside.
+    teacher.click("#release")
+    teacher.locator("#released").wait_for()
+    assert teacher.locator("#release-notes").count() == 0
+    assert len(list((hub.homes / eva / mine).glob("index-*"))) == 1
     for page in pages.values():
         page.context.close()
 
@@ -962,9 +1031,19 @@ def test_the_grading_page_escapes_what_comes_from_learners(
     assert spec is not None and spec.loader is not None
     grader = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(grader)
-    book = io.StringIO()
+    book, points = io.StringIO(), io.StringIO()
     csv.writer(book).writerows([["learner", "lab 00", "total"], ["ana", f"fail: {HOSTILE}", "0/8"]])
-    grader.STATE.book = {"csv": book.getvalue().encode(), "md": b""}
+    csv.writer(points).writerows(
+        [["learner", "lab 00", "total"], ["points possible", "1", "8"], ["ana", HOSTILE]]
+    )
+    grader.STATE.book = {
+        "gradebook.csv": book.getvalue().encode(),
+        "points.csv": points.getvalue().encode(),
+        "gradebook.md": b"",
+    }
+    grader.STATE.reports = {"ana": {"index.html": HOSTILE.encode(), "index.md": b""}}
+    grader.STATE.released, grader.STATE.count_released = time.time(), 0
+    grader.STATE.release_notes = [("ana", "not_released", {"name": "ana", "error": HOSTILE})]
     grader.STATE.refused = {"ana": [(f"lab/{HOSTILE}.py", HOSTILE)]}
     grader.STATE.unreadable = {"eva": HOSTILE}
     pages = []
@@ -980,9 +1059,16 @@ def test_the_grading_page_escapes_what_comes_from_learners(
     for page in pages:
         assert HOSTILE not in page and "<img" not in page
     assert html.escape(f"fail: {HOSTILE}") in pages[0]
-    # The verdict, the refused path and its reason, the unreadable hand-in's error, the grading's error.
-    assert [page.count(html.escape(HOSTILE)) for page in pages] == [4, 5]
+    # The verdict, its points, the refused path and its reason, the unreadable hand-in's error, the
+    # release's error, the grading's error (a report is a download, never on the page).
+    assert [page.count(html.escape(HOSTILE)) for page in pages] == [6, 7]
     assert 'id="regrade"' in pages[0] and "Grade everything again" in pages[0]
+    assert 'id="points"' in pages[0] and pages[0].index('id="points"') < pages[0].index('id="gradebook"')
+    assert 'id="release"' in pages[0] and "Release feedback" in pages[0]
+    assert 'href="/services/grader/feedback/ana/index.html"' in pages[0]
+    for file in grader.STATE.book:
+        assert f'href="/services/grader/{file}"' in pages[0]
+    assert grader.MARK == MARK
 
 
 def test_a_folder_closed_to_others_is_not_reachable(tmp_path: Path) -> None:
