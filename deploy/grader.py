@@ -3,8 +3,9 @@
 Only the hub's admins reach it (the scope access:services!service=grader, which the admin role has).
 "Grade the class" gathers what every learner hands in (HOME/learners/NAME/phase-28 of each home),
 runs `minituner grade` on it, shows the points and the verdicts, and offers gradebook.csv, points.csv,
-gradebook.md and each learner's feedback report for download; the first three are also written into
-the instructor's home, gradebook/, where their JupyterLab shows them. "Release feedback" writes each
+gradebook.md, the class's predictions (predictions.html and .md) and each learner's feedback report
+for download; all but the reports are also written into the instructor's home, gradebook/, where
+their JupyterLab shows them. "Release feedback" writes each
 graded learner's report into their own workspace (phase-28/feedback/index.html and index.md), as the
 learner's account: never over a file of theirs that is not one of our reports (kept beside, renamed,
 and named on the page). The hub's home page then links each learner to theirs.
@@ -56,7 +57,8 @@ PYTHON = Path(os.environ["MINITUNER_PYTHON"])  # the learners' Python (jupyterhu
 INSTRUCTOR = accounts.INSTRUCTOR  # MINITUNER_INSTRUCTOR and MINITUNER_GRADER, from the hub
 GRADER = accounts.GRADER
 JOBS = int(os.environ.get("MINITUNER_GRADE_JOBS", "2"))
-BOOK = ("gradebook.csv", "points.csv", "gradebook.md")  # what `minituner grade` writes into learners/
+# What `minituner grade` writes into learners/: the verdicts, the points, and the class's predictions.
+BOOK = ("gradebook.csv", "points.csv", "gradebook.md", "predictions.html", "predictions.md")
 REPORT = ("index.html", "index.md")  # a learner's feedback report, in learners/feedback/NAME/
 MARK = "<!-- minituner feedback -->"  # minituner.course.feedback.MARK: at the top of every report
 PER_LEARNER = 300  # seconds: minituner grade's --timeout, one learner at most
@@ -586,7 +588,7 @@ async def serve() -> None:
             (PREFIX, PageHandler),
             (url_path_join(PREFIX, "grade"), GradeHandler),
             (url_path_join(PREFIX, "release"), ReleaseHandler),
-            (url_path_join(PREFIX, r"(gradebook\.csv|points\.csv|gradebook\.md)"), DownloadHandler),
+            (url_path_join(PREFIX, "(" + "|".join(re.escape(file) for file in BOOK) + ")"), DownloadHandler),
             (
                 url_path_join(PREFIX, r"feedback/([a-z][a-z0-9_-]{0,31})/(index\.html|index\.md)"),
                 ReportHandler,

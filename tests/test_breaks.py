@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from minituner import i18n
 from minituner import lora as reference
 from minituner.course import breaks, contract
 
@@ -49,6 +50,20 @@ def test_symptom_shows_within_seconds_and_differs_from_the_fixed_code(brk: break
     assert broken != breaks.observe(brk.id, reference)
 
 
+@pytest.mark.parametrize("brk", breaks.CATALOGUE, ids=lambda b: f"{b.id}-{b.slug}")
+def test_symptom_lines_are_in_the_language_of_the_messages(brk: breaks.Break) -> None:
+    """`break run ID --lang es` prints the symptom in Spanish: every line is a message of the catalogue."""
+    broken = breaks.broken_module(brk.id)
+    try:
+        i18n.use("en")
+        english = breaks.observe(brk.id, broken)
+        i18n.use("es")
+        spanish = breaks.observe(brk.id, broken)
+    finally:
+        i18n.use("en")
+    assert len(spanish) == len(english) and all(es != en for es, en in zip(spanish, english, strict=True))
+
+
 def test_diffs_are_the_edits() -> None:
     for brk in breaks.CATALOGUE:
         text = breaks.diff(brk.id)
@@ -85,6 +100,7 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_workflow_predict_break_observe_fix_reset(course: Path) -> None:
     library = breaks.LORA_FILE.read_bytes()
     home = course / "learners/ana/phase-28"
@@ -131,6 +147,7 @@ def test_a_second_start_keeps_the_learners_edits(course: Path) -> None:
     assert broken.read_text().endswith("# my own experiment\n")
 
 
+@pytest.mark.slow
 def test_refusals_are_one_line_and_change_nothing(course: Path, tmp_path: Path) -> None:
     result = cli(course, "break", "run", "04", "--learner", "bo")
     assert result.returncode == 1 and "break 04 is not started for bo" in result.stderr

@@ -635,6 +635,12 @@ def test_a_class_on_the_hub(hub: Hub, browser: Browser, tmp_path_factory: pytest
     assert (hub.homes / hub.instructor / "gradebook" / "points.csv").read_text() == (
         shots / "points.csv"
     ).read_text()
+    with teacher.expect_download() as download:  # what the class predicted, beside what was measured
+        teacher.click("a[href$='/predictions.html']")
+    download.value.save_as(shots / "predictions.html")
+    predicted = (shots / "predictions.html").read_text()
+    assert f"{len(hub.learners)} learners" in predicted and cai in predicted  # cai's lab 00 predicts
+    assert (hub.homes / hub.instructor / "gradebook" / "predictions.html").read_text() == predicted
     links = teacher.locator("#reports a.report")
     assert sorted(links.all_inner_texts()) == sorted(hub.learners)
     with teacher.expect_download() as download:
@@ -744,6 +750,7 @@ def test_a_hub_run_by_a_normal_user(browser: Browser, tmp_path_factory: pytest.T
             page.context.close()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="not run as root, the learners are the hub's own user")
 def test_a_closed_clone_is_set_up_where_learners_reach_it() -> None:
     """What the hub tests do when the clone lies in a folder closed to other accounts: the course

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gettext
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,21 @@ def test_every_string_of_the_code_is_translated() -> None:
     for msgid, message in messages.items():
         assert message.string and not message.fuzzy, f"untranslated: {msgid!r}"  # type: ignore[attr-defined]
         assert not list(message.check()), f"{msgid!r}: {list(message.check())}"  # type: ignore[attr-defined]
+
+
+def test_the_catalogue_follows_the_glossary() -> None:
+    """The command line speaks the pages' Spanish: no word that the glossary says to avoid (wall time
+    is tiempo de reloj, not tiempo real; a flag is an indicador)."""
+    from test_docs import glossary
+
+    avoid = {word.lower() for _, _, words in glossary() for word in words}
+    wrong = []
+    for msgid, message in catalogue().items():
+        string = message.string  # type: ignore[attr-defined]
+        text = " ".join([string] if isinstance(string, str) else string)
+        text = re.sub(r"\{[^}]*\}|%\(\w+\)\w|--[\w-]+", " ", text).lower()  # placeholders and options
+        wrong += [(msgid, w) for w in sorted(avoid) if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", text)]
+    assert len(avoid) >= 10 and not wrong, wrong
 
 
 def test_compiled_catalogue_is_the_po() -> None:

@@ -28,6 +28,18 @@ LORA_FILE = Path(reference.__file__)
 
 
 @dataclass(frozen=True)
+class Clues:
+    """What a diagnosis of the break names (the mystery break's is graded on them): fragments of the
+    lines it changes, and words of its cause in each language. Case, accents and the spaces around
+    operators do not count, and a word matches at the start of a word ("transpos" finds
+    "transposed")."""
+
+    code: tuple[str, ...]
+    en: tuple[str, ...]
+    es: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Break:
     id: str
     slug: str
@@ -36,6 +48,7 @@ class Break:
     catching_test: str  # the contract test that catches it
     symptom: str  # a phrase of that test's failure message
     observe: Callable[[ModuleType], list[str]]  # the symptom, measured on any lora module
+    clues: Clues  # what a diagnosis of it names
 
 
 def apply(source: str, brk: Break) -> str:
@@ -83,21 +96,36 @@ def with_random_B(module: nn.Module, std: float = 0.1) -> nn.Module:
     return module
 
 
+def _raised(err: Exception) -> str:
+    """An exception as a symptom line quotes it: its type and its own message (never translated)."""
+    return f"{type(err).__name__}: {err}"
+
+
 def _observe_rank_zero(lora: ModuleType) -> list[str]:
     try:
         layer = lora.LoRALinear(nn.Linear(64, 64), r=0)
     except Exception as err:  # noqa: BLE001 - the symptom is whatever it raises
-        lines = [f"LoRALinear(Linear(64, 64), r=0) raised {type(err).__name__}: {err}"]
+        lines = [_("LoRALinear(Linear(64, 64), r=0) raised {error}").format(error=_raised(err))]
     else:
         lines = [
-            f"LoRALinear(Linear(64, 64), r=0) was built: A {tuple(layer.lora_A.shape)}, B {tuple(layer.lora_B.shape)}"
+            _("LoRALinear(Linear(64, 64), r=0) was built: A {a}, B {b}").format(
+                a=tuple(layer.lora_A.shape), b=tuple(layer.lora_B.shape)
+            )
         ]
     A, B = nn.Parameter(torch.empty(0, 64)), nn.Parameter(torch.zeros(64, 0))
     optimizer = torch.optim.AdamW([A, B])
     lines.append(
-        f"a rank-0 pair A {tuple(A.shape)}, B {tuple(B.shape)}: AdamW accepted "
-        f"{len(optimizer.param_groups[0]['params'])} parameters with {A.numel() + B.numel()} elements; "
-        f"B @ A is a {tuple((B @ A).shape)} matrix of zeros (max |B @ A| = {(B @ A).abs().max().item()})"
+        _(
+            "a rank-0 pair A {a}, B {b}: AdamW accepted {n} parameters with {elements} elements; "
+            "B @ A is a {shape} matrix of zeros (max |B @ A| = {largest})"
+        ).format(
+            a=tuple(A.shape),
+            b=tuple(B.shape),
+            n=len(optimizer.param_groups[0]["params"]),
+            elements=A.numel() + B.numel(),
+            shape=tuple((B @ A).shape),
+            largest=(B @ A).abs().max().item(),
+        )
     )
     return lines
 
@@ -112,8 +140,9 @@ def _observe_b_random(lora: ModuleType) -> list[str]:
     before = accuracy(base, heldout)
     lora.wrap_minigpt_with_lora(base, r=8, alpha=16.0)
     return [
-        f"held-out regular accuracy: base {before:.1%}, wrapped at step 0 (before any training) "
-        f"{accuracy(base, heldout):.1%}"
+        _(
+            "held-out regular accuracy: base {before:.1%}, wrapped at step 0 (before any training) {after:.1%}"
+        ).format(before=before, after=accuracy(base, heldout))
     ]
 
 
@@ -127,7 +156,9 @@ def _observe_scaling(lora: ModuleType) -> list[str]:
         optimizer.step()  # Adam moves every entry of B by about lr, whatever r is
         delta = layer.scaling * (layer.lora_B @ layer.lora_A)
         lines.append(
-            f"r={r:>2}: scaling {layer.scaling:g}, |ΔW| after one AdamW step {delta.norm().item():.3f}"
+            _("r={r:>2}: scaling {scaling:g}, |ΔW| after one AdamW step {norm:.3f}").format(
+                r=r, scaling=layer.scaling, norm=delta.norm().item()
+            )
         )
     return lines
 
@@ -140,8 +171,12 @@ def _observe_base_not_frozen(lora: ModuleType) -> list[str]:
     total = sum(p.numel() for p in model.parameters())
     saved = sum(t.numel() for t in lora.lora_state_dict(model).values())
     return [
-        f"trainable parameters after wrapping at r=8: {trainable:,} of {total:,} (LoRA alone: {2304 * 8:,})",
-        f"parameters in the adapter file: {saved:,}: the other {trainable - saved:,} trained ones are never saved",
+        _(
+            "trainable parameters after wrapping at r=8: {trainable:,} of {total:,} (LoRA alone: {lora:,})"
+        ).format(trainable=trainable, total=total, lora=2304 * 8),
+        _(
+            "parameters in the adapter file: {saved:,}: the other {lost:,} trained ones are never saved"
+        ).format(saved=saved, lost=trainable - saved),
     ]
 
 
@@ -150,13 +185,13 @@ def _observe_dropout(lora: ModuleType) -> list[str]:
     x = torch.randn(4, 64)
     with torch.no_grad():
         diff = (layer(x) - layer(x)).abs().max().item()
-    return [f"in eval mode, two forward passes on the same input differ by {diff:.3f}"]
+    return [_("in eval mode, two forward passes on the same input differ by {diff:.3f}").format(diff=diff)]
 
 
 def _shift(x: float) -> str:
     """A merge error as the pages quote it. Rounding noise differs between CPUs: nbval's sanitizer
     hides its value and compares the bound."""
-    return f"{x:.1e} (float32 rounding, below 1e-5)" if x < 1e-5 else f"{x:.2e}"
+    return _("{x:.1e} (float32 rounding, below 1e-5)").format(x=x) if x < 1e-5 else f"{x:.2e}"
 
 
 def _merge_shift(layer: Any, x: torch.Tensor) -> float:
@@ -173,10 +208,12 @@ def _observe_merge(lora: ModuleType) -> list[str]:
         try:
             shift = _merge_shift(layer, x)
         except Exception as err:  # noqa: BLE001 - the symptom is whatever it raises
-            return [f"merge_() on a 64 -> 256 layer raised {type(err).__name__}: {err}"]
-        lines = [f"max |output after merge_() - before| = {_shift(shift)}"]
+            return [_("merge_() on a 64 -> 256 layer raised {error}").format(error=_raised(err))]
+        lines = [_("max |output after merge_() - before| = {shift}").format(shift=_shift(shift))]
         if not getattr(layer, "merged", False):
-            lines.append("the layer does not know it is merged: forward adds ΔW on top of the merged weight")
+            lines.append(
+                _("the layer does not know it is merged: forward adds ΔW on top of the merged weight")
+            )
     return lines
 
 
@@ -186,7 +223,9 @@ def _observe_square_merge(lora: ModuleType) -> list[str]:
     with torch.no_grad():
         diff = _merge_shift(square, x)
     return [
-        f"on a square 64 -> 64 layer merge_() runs, and the output moves by {_shift(diff)}"
+        _("on a square 64 -> 64 layer merge_() runs, and the output moves by {shift}").format(
+            shift=_shift(diff)
+        )
     ] + _observe_merge(lora)
 
 
@@ -196,11 +235,15 @@ def _observe_target_typo(lora: ModuleType) -> list[str]:
     try:
         model = lora.wrap_minigpt_with_lora(MiniGPT(), r=8, alpha=16.0, target_modules=["q_porj"])
     except Exception as err:  # noqa: BLE001 - the symptom is whatever it raises
-        return [f"wrap_minigpt_with_lora(target_modules=['q_porj']) raised {type(err).__name__}: {err}"]
+        return [
+            _("wrap_minigpt_with_lora(target_modules=['q_porj']) raised {error}").format(error=_raised(err))
+        ]
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return [
-        f"wrap_minigpt_with_lora(target_modules=['q_porj']) returned without an error: "
-        f"{trainable} trainable parameters, {len(lora.lora_state_dict(model))} adapter tensors"
+        _(
+            "wrap_minigpt_with_lora(target_modules=['q_porj']) returned without an error: "
+            "{trainable} trainable parameters, {tensors} adapter tensors"
+        ).format(trainable=trainable, tensors=len(lora.lora_state_dict(model)))
     ]
 
 
@@ -219,9 +262,14 @@ def _observe_not_strict(lora: ModuleType) -> list[str]:
             lora.load_lora_state_dict(fresh, renamed)
         except Exception as err:  # noqa: BLE001 - the symptom is whatever it raises
             reason = str(err.args[0] if err.args else err).split(":")[0]  # the first clause, not the key list
-            return [f"loading an adapter with renamed keys raised {type(err).__name__}: {reason}"]
+            error = f"{type(err).__name__}: {reason}"
+            return [_("loading an adapter with renamed keys raised {error}").format(error=error)]
         changed = (fresh(tokens) - before).abs().max().item()
-    return [f"loading an adapter with renamed keys raised nothing; max change of the outputs: {changed}"]
+    return [
+        _("loading an adapter with renamed keys raised nothing; max change of the outputs: {changed}").format(
+            changed=changed
+        )
+    ]
 
 
 def _observe_float16(lora: ModuleType) -> list[str]:
@@ -230,10 +278,13 @@ def _observe_float16(lora: ModuleType) -> list[str]:
     with torch.no_grad():
         diff = _merge_shift(layer, x)
     if diff < 1e-5:
-        return [f"max |merged - unmerged| output = {_shift(diff)}, as the contract asks"]
+        return [
+            _("max |merged - unmerged| output = {shift}, as the contract asks").format(shift=_shift(diff))
+        ]
     return [
-        f"max |merged - unmerged| output = {diff:.1e}, above the contract's 1e-5: "
-        f"about {-math.log10(diff):.0f} correct decimals"
+        _(
+            "max |merged - unmerged| output = {diff:.1e}, above the contract's 1e-5: about {digits:.0f} correct decimals"
+        ).format(diff=diff, digits=-math.log10(diff))
     ]
 
 
@@ -253,6 +304,11 @@ CATALOGUE = (
         "test_bad_arguments_fail_at_construction",
         "ZeroDivisionError",
         _observe_rank_zero,
+        Clues(
+            ("r < 1", "r = 0", "raise ValueError", "must be >= 1"),
+            ("rank 0", "rank zero", "zero rank", "rank-0", "refus", "reject", "guard"),
+            ("rango 0", "rango cero", "rango nulo", "r igual a 0", "r igual a cero", "rechaz"),
+        ),
     ),
     Break(
         "01",
@@ -262,6 +318,11 @@ CATALOGUE = (
         "test_lora_init_identity",
         "assert",
         _observe_b_random,
+        Clues(
+            ("torch.randn", "torch.zeros", "randn", "zeros("),
+            ("random", "zeros", "non-zero", "nonzero", "not zero", "initiali"),
+            ("aleatori", "ceros", "no es cero", "no nul", "inicializ"),
+        ),
     ),
     Break(
         "02",
@@ -271,6 +332,11 @@ CATALOGUE = (
         "test_lora_forward_is_base_plus_scaled_BA",
         "Tensor-likes are not close",
         _observe_scaling,
+        Clues(
+            ("alpha / r", "self.scaling", "scaling = self.alpha"),
+            ("scaling", "divid", "over r", "by r", "grows with the rank"),
+            ("escalado", "escala", "divid", "entre r", "sobre r"),
+        ),
     ),
     Break(
         "03",
@@ -286,6 +352,11 @@ CATALOGUE = (
         "test_freeze_only_A_and_B_get_gradients",
         "assert",
         _observe_base_not_frozen,
+        Clues(
+            ("requires_grad", "freeze_base"),
+            ("frozen", "freez", "unfrozen", "base trains", "base model trains", "base weights train"),
+            ("congel", "descongel", "base se entrena", "base tambien se entrena"),
+        ),
     ),
     Break(
         "04",
@@ -301,6 +372,11 @@ CATALOGUE = (
         "test_dropout_off_in_eval",
         "Tensor-likes are not equal",
         _observe_dropout,
+        Clues(
+            ("F.dropout", "self.p = dropout", "nn.Dropout", "self.dropout", "training="),
+            ("dropout", "eval", "training mode", "train mode"),
+            ("dropout", "evaluacion", "modo eval", "modo de entrenamiento", "modo entrenamiento"),
+        ),
     ),
     Break(
         "05",
@@ -323,6 +399,11 @@ CATALOGUE = (
         "test_merge_equivalence",
         "assert",
         _observe_merge,
+        Clues(
+            ("self.merged", "merged = True", "if self.merged"),
+            ("flag", "twice", "already merged", "double", "idempoten"),
+            ("indicador", "bandera", "dos veces", "ya fusionad", "doble", "idempoten"),
+        ),
     ),
     Break(
         "06",
@@ -340,6 +421,11 @@ CATALOGUE = (
         "test_unknown_target_lists_the_real_names",
         "DID NOT RAISE",
         _observe_target_typo,
+        Clues(
+            ("unmatched", "target_modules", "q_porj", "match no nn.Linear"),
+            ("typo", "misspel", "no layer", "wraps nothing", "matches nothing", "match nothing"),
+            ("errata", "error tipografico", "mal escrit", "no coincid", "ninguna capa", "no envuelve"),
+        ),
     ),
     Break(
         "07",
@@ -354,6 +440,11 @@ CATALOGUE = (
         "test_merge_equivalence",
         "size of tensor a (64) must match the size of tensor b (256)",
         _observe_square_merge,
+        Clues(
+            ("lora_A.T", "lora_B.T", ".T @", "lora_B @ self.lora_A"),
+            ("transpos", "swapped", "wrong order", "reversed order", "order of the product"),
+            ("transpuest", "traspuest", "orden inverso", "orden equivocad", "orden incorrect", "intercambi"),
+        ),
     ),
     Break(
         "08",
@@ -380,6 +471,11 @@ CATALOGUE = (
         "test_roundtrip_missing_key_is_named",
         "DID NOT RAISE",
         _observe_not_strict,
+        Clues(
+            ("strict=False", "load_state_dict", "if False", "strict = False"),
+            ("strict", "missing key", "unexpected key", "renamed", "skip"),
+            ("estricto", "clave", "renombrad", "omit", "se salta", "ignora"),
+        ),
     ),
     Break(
         "09",
@@ -394,6 +490,11 @@ CATALOGUE = (
         "test_merge_equivalence",
         "assert",
         _observe_float16,
+        Clues(
+            (".half()", "float16", "fp16", "torch.float16"),
+            ("half", "precision", "decimal", "16-bit", "16 bit"),
+            ("media precision", "precision", "decimal", "16 bits"),
+        ),
     ),
 )
 

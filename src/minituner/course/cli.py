@@ -9,12 +9,14 @@ import sys
 from pathlib import Path
 
 from ..i18n import _, check
-from . import breaks, contract, export, grading, workspace
+from . import breaks, contract, export, grading, mystery, workspace
 
 
 def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
     brk = sub.add_parser(
-        "break", parents=[common], help=_("the /break exercises: list, start, run, check, reset")
+        "break",
+        parents=[common],
+        help=_("the /break exercises: list, start, run, check, reset, and the mystery break"),
     )
     actions = brk.add_subparsers(dest="action", required=True)
     learner_help = _("your learner name (learners/NAME/)")
@@ -27,8 +29,22 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
         ("reset", _("put the broken lora.py back (your edited copy is kept beside it)")),
     ):
         p = actions.add_parser(action, parents=[common], help=text)
-        p.add_argument("id", help=_("break id, e.g. 00"))
+        p.add_argument("id", help=_("break id, e.g. 00, or mystery"))
         p.add_argument("--learner", required=True, help=learner_help)
+    p = actions.add_parser(
+        "mystery",
+        parents=[common],
+        help=_("get a break you have not done, without its name: diagnose it from its symptoms"),
+    )
+    p.add_argument("--learner", required=True, help=learner_help)
+    p = actions.add_parser(
+        "reveal", parents=[common], help=_("name the mystery break, once your diagnosis is written")
+    )
+    p.add_argument("id", choices=[mystery.WHERE], help=_("what to reveal: mystery"))
+    p.add_argument("--learner", required=True, help=learner_help)
+    p.add_argument(
+        "--give-up", action="store_true", help=_("reveal it without a diagnosis (then no diagnosis counts)")
+    )
     learner = sub.add_parser("learner", parents=[common], help=_("learner workspaces: new"))
     p = learner.add_subparsers(dest="action", required=True).add_parser(
         "new",
@@ -172,7 +188,11 @@ def run(args: argparse.Namespace, lang: str) -> int:
         states = workspace.status(learner) if learner else {b.id: "not started" for b in breaks.CATALOGUE}
         for brk in breaks.CATALOGUE:
             print(f"{brk.id}  {_(brk.title):<58} {_(states[brk.id])}")
+        if learner is not None:
+            list_mystery(learner)
         return 0
+    if args.action in ("mystery", "reveal") or args.id == mystery.WHERE:
+        return run_mystery(args, workspace.Learner(course, args.learner))
     learner, brk = workspace.Learner(course, args.learner), breaks.get(args.id)
     if args.action == "start":
         ready, path = workspace.start_break(learner, brk)
@@ -205,4 +225,100 @@ def run(args: argparse.Namespace, lang: str) -> int:
         )
         if kept is not None:
             print(_("your edits of lora.py are kept in {path}").format(path=kept))
+    return 0
+
+
+def list_mystery(learner: workspace.Learner) -> None:
+    """The mystery's line of `break list`, once taken: its name only after the reveal."""
+    known = mystery.current(learner.workspace)
+    if known is None:
+        return
+    title = _("a break you have not done, not named")
+    if known.revealed is not None:
+        title = f"= {known.brk.id} — {_(known.brk.title)}"
+    state = _("fixed") if known.fixed else _("broken")
+    print(f"{mystery.WHERE}  {title:<53} {state}")
+
+
+def run_mystery(args: argparse.Namespace, learner: workspace.Learner) -> int:
+    """`break mystery`, and `run`, `check`, `reset` and `reveal` of it: the break is never named
+    before `reveal`."""
+    name, where = learner.name, mystery.WHERE
+    if args.action == "start":
+        raise ValueError(
+            _(
+                "the mystery break asks for no prediction: "
+                "take it with `minituner break mystery --learner {name}`"
+            ).format(name=name)
+        )
+    if args.action == "mystery":
+        taken = mystery.take(learner)
+        if taken.again:
+            print(_("you have done every break: this mystery is one of them again, picked at random"))
+        said = (
+            _("your mystery break is in {path}: a break you have not done, not named")
+            if taken.new
+            else _("your mystery break is already in {path}: the same one as before")
+        )
+        print(said.format(path=taken.path))
+        print(
+            _(
+                "next: `minituner break run {where} --learner {name}` shows its symptoms; find the line, "
+                "write which line is wrong and why under '{heading}' in {notes}, fix the file, then "
+                "`minituner break check {where} --learner {name}`"
+            ).format(where=where, name=name, heading=taken.heading, notes=taken.notes)
+        )
+    elif args.action == "run":
+        for line in mystery.run(learner):
+            print(line)
+    elif args.action == "check":
+        result = mystery.check(learner)
+        if result is None:
+            print(
+                _(
+                    "write your diagnosis under '{heading}' in {path}: which line of "
+                    "breaks/mystery/lora.py is wrong, and why; then run this again"
+                ).format(heading=mystery.heading(learner.workspace), path=learner.notes),
+                file=sys.stderr,
+            )
+            return 1
+        print(_("mystery break: the contract tests: {result}").format(result=result.text(_)))
+        return 0 if result.passed else 1
+    elif args.action == "reset":
+        kept = mystery.reset(learner)
+        print(
+            _("mystery break reset: {path} is the broken file again").format(
+                path=mystery.path(learner.workspace)
+            )
+        )
+        if kept is not None:
+            print(_("your edits of lora.py are kept in {path}").format(path=kept))
+    elif args.action == "reveal":
+        shown = mystery.reveal(learner, args.give_up)
+        if shown is None:
+            print(
+                _(
+                    "write your diagnosis under '{heading}' in {path} first, or pass --give-up to see the "
+                    "answer without one (then no diagnosis counts)"
+                ).format(heading=mystery.heading(learner.workspace), path=learner.notes),
+                file=sys.stderr,
+            )
+            return 1
+        brk = shown.brk
+        print(
+            _("the mystery break is break {id} — {title} (its page: break/{id}-{slug}.md)").format(
+                id=brk.id, title=_(brk.title), slug=brk.slug
+            )
+        )
+        if not shown.diagnosis:
+            print(_("it was revealed before a diagnosis was written: no diagnosis counts"))
+        elif shown.named:
+            print(_("your diagnosis, as it was at the first reveal, names its cause"))
+        else:
+            print(
+                _(
+                    "your diagnosis, as it was at the first reveal, does not name its cause: "
+                    "compare it with the Cause block of the page"
+                )
+            )
     return 0

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..i18n import N_, gettext_for
-from . import breaks, checks
+from . import breaks, checks, mystery, predictions
 from .rubric import Rubric
 from .verdict import Status, Verdict
 
@@ -32,8 +32,15 @@ def break_link(brk: breaks.Break, lang: str) -> str:
     return f"{SITE}{'es/' if lang == 'es' else ''}break/{brk.id}-{brk.slug}/"
 
 
-def lines(name: str, row: dict[str, Verdict], rubric: Rubric, lang: str, kinds: dict[str, str]) -> list[str]:
-    """The report as Markdown lines."""
+def lines(
+    name: str,
+    row: dict[str, Verdict],
+    rubric: Rubric,
+    lang: str,
+    kinds: dict[str, str],
+    mine: predictions.Said | None = None,
+) -> list[str]:
+    """The report as Markdown lines; `mine`, what the learner predicted, beside what was measured."""
     _ = gettext_for(lang)
     scores = {item: rubric.score(kinds[item], verdict) for item, verdict in row.items()}
     earned, possible = sum(e for e, _p in scores.values()), sum(p for _e, p in scores.values())
@@ -44,7 +51,7 @@ def lines(name: str, row: dict[str, Verdict], rubric: Rubric, lang: str, kinds: 
         out += [f"## {title} — {scores[item][0]:g} / {scores[item][1]:g}", ""]
         if not verdict.parts or verdict.status in (Status.MISSING, Status.ERROR) and item != "predictions":
             out += [f"- {verdict.text(_)}"] if not verdict.passed else []
-        out += [bullet(item, part, _, lang) for part in verdict.parts if show(item, part)]
+        out += [bullet(item, part, _, lang, mine) for part in verdict.parts if show(item, part)]
         if item == "contract" and verdict.passed:
             out.append("- ✓ " + _("every test passes"))
         out.append("")
@@ -56,7 +63,9 @@ def show(item: str, part: Verdict) -> bool:
     return item != "contract" or not part.passed
 
 
-def bullet(item: str, part: Verdict, _: Callable[[str], str], lang: str) -> str:
+def bullet(
+    item: str, part: Verdict, _: Callable[[str], str], lang: str, mine: predictions.Said | None = None
+) -> str:
     if item == "contract":
         kind = part.args.get("error", "").split(":")[0].strip() or _(part.status.value)
         shown = [b for b in breaks.CATALOGUE if b.catching_test == part.where]
@@ -65,20 +74,39 @@ def bullet(item: str, part: Verdict, _: Callable[[str], str], lang: str) -> str:
             for b in shown
         )
         return f"- ✗ `{part.where}`: {kind}.{see}"
+    if item == "breaks" and part.where == mystery.WHERE:
+        return mystery_bullet(part, _, lang)
     if item == "breaks":
         brk = breaks.get(part.where)
         state = {Status.PASS: N_("started after a written prediction"), Status.MISSING: N_("not started")}
         said = _(state[part.status]) if part.status in state else part.text(_).split(": ", 1)[-1]
-        return f"- {'✓' if part.passed else '·'} [{brk.id} — {_(brk.title)}]({break_link(brk, lang)}): {said}"
+        line = f"- {'✓' if part.passed else '·'} [{brk.id} — {_(brk.title)}]({break_link(brk, lang)}): {said}"
+        started = part.status is not Status.MISSING  # the symptom of a break not run yet is not told
+        return line + (predictions.break_beside(brk.id, mine, lang) if started else "")
     if item == "predictions":
-        return f"- {'✓' if part.passed else '✗'} {part.where}" + ("" if part.passed else ": " + _("empty"))
+        line = f"- {'✓' if part.passed else '✗'} {part.where}" + ("" if part.passed else ": " + _("empty"))
+        return line + predictions.beside(part.where, mine, lang)
+    title = predictions.check_title(part.where, lang)
+    name = f"{part.where} — {title}" if title else part.where
     if part.passed:
-        return f"- ✓ {part.where}"
+        return f"- ✓ {name}"
     text = part.message(_) if part.detail else _(part.status.value)
     text = text.removeprefix("NotYet: ").removeprefix(f"{part.where}: ")
     hint = _(checks.hint(part.where)) if part.where in checks.CHECKS else ""
     said = _("Hint: {hint}").format(hint=hint) if hint and hint not in text else ""
-    return f"- ✗ {part.where}: {text} {said}".rstrip()
+    return f"- ✗ {name}: {text} {said}".rstrip()
+
+
+def mystery_bullet(part: Verdict, _: Callable[[str], str], lang: str) -> str:
+    """The mystery break's line: which break it was, and its page, only once the learner revealed it."""
+    label = _("The mystery break")
+    if "id" in part.args:
+        brk = breaks.get(part.args["id"])
+        name = f"[{label}: {brk.id} — {_(brk.title)}]({break_link(brk, lang)})"
+    else:
+        name = f"[{label}]({SITE}{'es/' if lang == 'es' else ''}break/mystery/)"
+    mark = {Status.PASS: "✓", Status.MISSING: "·"}.get(part.status, "✗")
+    return f"- {mark} {name}: {part.message(_) if part.detail else _(part.status.value)}"
 
 
 def to_html(markdown: list[str], lang: str) -> str:
@@ -103,19 +131,27 @@ def to_html(markdown: list[str], lang: str) -> str:
 
 
 def inline(text: str) -> str:
-    """Escaped text with the report's own `code` and [links](http...) made HTML."""
+    """Escaped text with the report's own `code` and [links](http...) made HTML; a character escaped
+    with a backslash (a learner's text, see `predictions.quoted`) is shown as it is, never as markup."""
     out = html.escape(text)
-    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
-    return re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r'<a href="\2">\1</a>', out)
+    out = re.sub(r"(?<!\\)`([^`]+?)(?<!\\)`", r"<code>\1</code>", out)
+    out = re.sub(r"(?<!\\)\[([^\]]+)\]\((https?://[^)\s]+)\)", r'<a href="\2">\1</a>', out)
+    return re.sub(r"\\(&lt;|&gt;|[\\`*_{}\[\]()#+!|~])", r"\1", out)
 
 
 def write(
-    folder: Path, name: str, row: dict[str, Verdict], rubric: Rubric, lang: str, kinds: dict[str, str]
+    folder: Path,
+    name: str,
+    row: dict[str, Verdict],
+    rubric: Rubric,
+    lang: str,
+    kinds: dict[str, str],
+    mine: predictions.Said | None = None,
 ) -> Path:
     """learners/feedback/NAME/index.md and index.html; the folder."""
     target = folder / name
     target.mkdir(parents=True, exist_ok=True)
-    markdown = lines(name, row, rubric, lang, kinds)
+    markdown = lines(name, row, rubric, lang, kinds, mine)
     (target / "index.md").write_text("\n".join(markdown))
     (target / "index.html").write_text(to_html(markdown, lang))
     return target

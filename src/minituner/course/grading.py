@@ -29,7 +29,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..i18n import N_, gettext_for
-from . import breaks, checks, contract, feedback, handin, sandbox
+from . import breaks, checks, contract, feedback, handin, mystery, sandbox
+from .predictions import write as write_predictions
 from .rubric import Rubric
 from .verdict import PASS, Status, Verdict
 from .workspace import (
@@ -150,6 +151,13 @@ def grade_predictions(ws: Workspace) -> Verdict:
 
 
 def grade_breaks(ws: Workspace) -> Verdict:
+    """The named breaks' verdict, with the mystery break's diagnosis as one more part: a part that
+    earns its points or not, without changing whether the column passes (see `mystery`)."""
+    named = grade_named_breaks(ws)
+    return named.with_parts([*named.parts, mystery.part(ws)])
+
+
+def grade_named_breaks(ws: Workspace) -> Verdict:
     """Pass when every break applied had a written prediction first; a part per break of the
     catalogue (missing until it is started)."""
     ids = [b.id for b in breaks.CATALOGUE]
@@ -428,7 +436,7 @@ def known_parts() -> dict[str, set[str]]:
         "checks": {i for name in EXERCISES for i in lab_checks(name)},
         "contract": set(contract.groups(list(contract.expected_tests()))),
         "predictions": set(),
-        "breaks": set(),
+        "breaks": {mystery.WHERE},
     }
 
 
@@ -452,8 +460,10 @@ def grade(
     release: bool = False,
 ) -> tuple[Path, int, int]:
     """Grade every learners/NAME/phase-28 and write into `learners` gradebook.csv (a verdict per
-    item), points.csv (points per item and the total, by `rubric`) and gradebook.md (both), and a
-    feedback report per learner in feedback/NAME/, copied into their workspace with `release`.
+    item), points.csv (points per item and the total, by `rubric`) and gradebook.md (both),
+    predictions.html and predictions.md (every learner's predictions beside what the reference run
+    measured), and a feedback report per learner in feedback/NAME/, copied into their workspace
+    with `release`.
 
     Returns the csv's path, the number of workspaces and how many passed every item.
     """
@@ -495,9 +505,11 @@ def grade(
         graded = list(pool.map(one, homes))
     rows = [row for row, _lang in graded]
     write_gradebook(learners, [h.parent.name for h in homes], rows, _, sandboxed, points)
+    said = write_predictions(learners, homes, lang)  # predictions.html and .md: the class's predictions
     kinds = {item: kind_of(item) for item in ITEMS}
     for home, (row, language) in zip(homes, graded, strict=True):
-        report = feedback.write(learners / "feedback", home.parent.name, row, points, language, kinds)
+        name = home.parent.name
+        report = feedback.write(learners / "feedback", name, row, points, language, kinds, said[name])
         if release:
             feedback.release(report, home)
     return learners / "gradebook.csv", len(rows), sum(all(v.passed for v in r.values()) for r in rows)

@@ -218,9 +218,14 @@ def starting_files(name: str, lang: str) -> dict[str, str]:
 
 def predictions(path: Path) -> dict[str, str]:
     """The text under each '## Break NN' heading of a notes file, HTML comments removed."""
+    return break_sections(path.read_text(), path)
+
+
+def break_sections(text: str, path: Path | str) -> dict[str, str]:
+    """`predictions` of a notes file's text; `path` names the file in an error."""
     sections: dict[str, str] = {}
     current = None
-    for line in COMMENT.sub("", path.read_text()).splitlines():
+    for line in COMMENT.sub("", text).splitlines():
         heading = re.match(r"## Break (\d\d)\b", line)
         if heading:
             current = heading.group(1)
@@ -303,7 +308,11 @@ def check_break(learner: Learner, brk: Break) -> Verdict:
 
 def reset_break(learner: Learner, brk: Break) -> Path | None:
     """Put the broken lora.py back; the learner's edited copy is kept beside it (its path returned)."""
-    path = started(learner, brk)
+    return write_broken(started(learner, brk), brk)
+
+
+def write_broken(path: Path, brk: Break) -> Path | None:
+    """`brk`'s broken lora.py at `path`; an edited copy is kept beside it first (its path returned)."""
     broken = breaks.apply(breaks.LORA_FILE.read_text(), brk)
     kept = None
     if path.read_text() != broken:
