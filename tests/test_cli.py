@@ -37,6 +37,18 @@ def test_finetune_prints_what_it_measured(capsys: pytest.CaptureFixture[str], tm
     assert code == 0 and "held-out regular accuracy" in out and "futuro" in out
 
 
+def test_irregular_accuracy_is_labelled_as_the_training_cells(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The 120 irregular cells are what a fine-tune trains on: the label says so, in both languages."""
+    _, out, _ = run(capsys, "finetune", "--r", "1", "--steps", "1", "--save", str(tmp_path / "a"))
+    assert "irregular accuracy (the 120 training cells): " in out
+    _, out, _ = run(capsys, "eval", "--adapter", str(tmp_path / "a"), "--lang", "es")
+    assert "exactitud irregular (las 120 celdas de entrenamiento): " in out
+    _, out, _ = run(capsys, "finetune", "--r", "1", "--steps", "1", "--lang", "es")
+    assert "tiempo de reloj: " in out and "tiempo real" not in out
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -66,6 +66,7 @@ def test_exercise_notebooks_and_the_example_are_built_from_the_references() -> N
         assert path.read_text() == text, f"{path.name} is stale: run `make notebooks`"
 
 
+@pytest.mark.slow
 def test_the_code_a_learner_copies_from_lab_00_passes_mypy_strict(tmp_path: Path) -> None:
     """Lab 00's implementation cells (not its checks) are what goes into lab/lora.py."""
     from mypy import api

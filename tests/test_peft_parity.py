@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import loralib
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict
+from peft.tuners.lora import LoraLayer
 from torch import nn
 
 from minituner import LoRALinear, MiniGPT, load_base, lora_state_dict, wrap_minigpt_with_lora
@@ -113,3 +116,65 @@ def test_exported_adapter_loads_in_peft_and_comes_back(tmp_path: Path) -> None:
         from_peft_state_dict(to_peft_state_dict(lora_state_dict(ours))).keys() == lora_state_dict(ours).keys()
     )
     assert get_peft_model_state_dict(ref).keys() == to_peft_state_dict(lora_state_dict(ours)).keys()
+
+
+def test_an_rslora_adapter_imports_with_alpha_times_sqrt_r(tmp_path: Path) -> None:
+    """rsLoRA scales B·A by lora_alpha/√r; minituner's alpha/r is that scale with alpha = lora_alpha·√r
+    (theory 04), which is how import_peft_adapter loads it. DoRA has no equivalent: refused."""
+    torch.manual_seed(0)
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=TARGETS, lora_dropout=0.0, use_rslora=True)
+    ref = get_peft_model(load_base(), config).eval()
+    with torch.no_grad():
+        for name, param in ref.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.02)
+    ref.save_pretrained(tmp_path / "rslora")
+    ours = import_peft_adapter(load_base(), tmp_path / "rslora").eval()
+    layer, peft_layer = ours.blocks[0].attn.q_proj, ref.base_model.model.blocks[0].attn.q_proj
+    assert math.isclose(layer.scaling, peft_layer.scaling["default"])
+    assert math.isclose(layer.scaling, 16 / math.sqrt(8)) and layer.scaling != 16 / 8
+    assert (ours(tokens) - ref(tokens)).abs().max().item() < 1e-5
+    dora = get_peft_model(load_base(), LoraConfig(r=8, lora_alpha=16, target_modules=TARGETS, use_dora=True))
+    dora.save_pretrained(tmp_path / "dora")
+    with pytest.raises(ValueError, match="use_dora"):
+        import_peft_adapter(load_base(), tmp_path / "dora")
+
+
+def test_pissa_in_the_course_convention() -> None:
+    """Lab 04's PiSSA formula, with ΔW = sBA and s = α/r: B = U_r (S_r/s)^½, A = (S_r/s)^½ V_rᵀ, and the
+    base keeps W₀ − sBA. At α = 16, r = 8 (s = 2) the formula without s is √2 off in B and in A."""
+    r, alpha = 8, 16.0
+    s = alpha / r
+    base = load_base()
+    before = {n: m.weight.detach().clone() for n, m in base.named_modules() if isinstance(m, nn.Linear)}
+    config = LoraConfig(r=r, lora_alpha=alpha, target_modules=TARGETS, init_lora_weights="pissa")
+    ref = get_peft_model(base, config)
+    layers = {n: m for n, m in ref.base_model.model.named_modules() if isinstance(m, LoraLayer)}
+    assert layers.keys() == before.keys() and len(layers) == 12
+    for name, layer in layers.items():
+        B, A = layer.lora_B["default"].weight.detach(), layer.lora_A["default"].weight.detach()
+        U, S, Vh = torch.linalg.svd(before[name], full_matrices=False)
+        half = (S[:r] / s).sqrt()  # the columns of U_r and the rows of V_rᵀ have norm 1
+        torch.testing.assert_close(B.norm(dim=0), half)
+        torch.testing.assert_close(A.norm(dim=1), half)
+        principal = U[:, :r] @ torch.diag(S[:r]) @ Vh[:r]
+        torch.testing.assert_close(s * B @ A, principal, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(layer.base_layer.weight.detach(), before[name] - s * B @ A)
+        assert not torch.allclose(B.norm(dim=0), S[:r].sqrt())  # B = U_r S_r^½ is not peft's
+    for page in ("lab/04-minituner-to-peft.md", "lab/04-minituner-to-peft.es.md"):
+        text = " ".join((Path(__file__).parent.parent / page).read_text().split())
+        for formula in (r"B = U_r (S_r / s)^{1/2}", r"A = (S_r / s)^{1/2} V_r^\top", r"W_0 - sBA"):
+            assert formula in text, f"{page}: {formula}"
+
+
+def test_peft_keeps_adapters_in_float32_by_default() -> None:
+    """Lab 04 and theory 04: on a float16 base, peft's adapters are float32 (autocast_adapter_dtype),
+    minituner's are float16, the dtype of the base weight."""
+    ref = get_peft_model(MiniGPT().half(), LoraConfig(r=8, lora_alpha=16, target_modules=TARGETS))
+    layer = ref.base_model.model.blocks[0].attn.q_proj
+    assert layer.base_layer.weight.dtype == torch.float16
+    assert layer.lora_A["default"].weight.dtype == torch.float32
+    ours = wrap_minigpt_with_lora(MiniGPT().half(), r=8)
+    assert ours.blocks[0].attn.q_proj.lora_A.dtype == torch.float16
+    for page in ("lab/04-minituner-to-peft.md", "lab/04-minituner-to-peft.es.md"):
+        assert "`autocast_adapter_dtype=True`" in (Path(__file__).parent.parent / page).read_text(), page

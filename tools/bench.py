@@ -9,6 +9,7 @@ process on the same inputs.
 from __future__ import annotations
 
 import platform
+import re
 import sys
 from pathlib import Path
 
@@ -111,6 +112,20 @@ def memory_rows() -> list[tuple[str, str, int, int]]:
     ]
 
 
+def localised(text: str, lang: str) -> str:
+    """The numbers of a table cell as the language writes them: 53,360.3 and 0.998 in English;
+    53 360,3 and 0,998 in Spanish (thousands grouped by a space from five digits on, decimal comma)."""
+    if lang != "es":
+        return text
+
+    def spanish(m: re.Match[str]) -> str:
+        whole, _, decimals = m.group(0).replace(",", "").partition(".")
+        whole = f"{int(whole):,}".replace(",", " ") if len(whole) > 4 else whole
+        return whole + ("," + decimals if decimals else "")
+
+    return re.sub(r"(?<![\w.])\d{1,3}(?:,\d{3})*(?:\.\d+)?|(?<![\w.])\d+(?:\.\d+)?", spanish, text)
+
+
 def table(header: list[str], rows: list[Row]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"] + [
         "| " + " | ".join(row) + " |" for row in rows
@@ -127,10 +142,14 @@ def render(
 ) -> str:
     """The three tables in one language: the numbers are the same, only the words change."""
     _ = gettext_for(lang)
-    worst, best = max(ratios), min(ratios)
+    worst, best = (localised(f"{x:.2f}", lang) for x in (max(ratios), min(ratios)))
     memory_table = [
         (_(model), _(method), f"{n:,}", f"{g * n:,} B", f"{8 * n:,} B") for model, method, n, g in memory
     ]
+    speed, merged, memory_table = (
+        [tuple(localised(cell, lang) for cell in row) for row in rows]
+        for rows in (speed, merged, memory_table)
+    )
     speed_header = [_("shape"), "r", _("batch"), _("passes"), "nn.Linear", "minituner", "peft", "loralib"]
     lines = [
         _("Measured with {versions}, {threads} threads, {machine}.").format(**setup),
@@ -139,7 +158,7 @@ def render(
         "",
         *table([*speed_header, "minituner / peft"], speed),
         "",
-        _("minituner / peft: worst {worst:.2f}, best {best:.2f} over {n} cases.").format(
+        _("minituner / peft: worst {worst}, best {best} over {n} cases.").format(
             worst=worst, best=best, n=len(ratios)
         ),
         "",

@@ -104,7 +104,7 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     checkpoint.save_model(model, args.out)
     splits = make_splits(seed=args.seed)
     print(_("held-out regular accuracy") + f": {accuracy(model, splits.heldout):.1%}")
-    print(_("irregular accuracy (120 cells)") + f": {accuracy(model, splits.irregular):.1%}")
+    print(_("irregular accuracy (the 120 fine-tuning cells)") + f": {accuracy(model, splits.irregular):.1%}")
     print(_("wall time") + f": {seconds:.1f} s")
     shipped = checkpoint.base_path()
     same = shipped.is_file() and _sha256(shipped) == _sha256(args.out)
@@ -121,7 +121,7 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         r=None if args.full else args.r, alpha=args.alpha, steps=args.steps, seed=args.seed
     )
     result = recipes.finetune(checkpoint.load_base(), cfg)
-    print(_("irregular accuracy (120 cells)") + f": {result.irregular_accuracy:.1%}")
+    print(_("irregular accuracy (the 120 training cells)") + f": {result.irregular_accuracy:.1%}")
     print(_("regular retention (held-out)") + f": {result.retention:.1%}")
     print(_("trainable parameters") + f": {result.trainable:,}")
     print(_("wall time") + f": {result.seconds:.1f} s")
@@ -135,7 +135,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         checkpoint.load_adapter(model, args.adapter)
     splits = make_splits()
     print(_("held-out regular accuracy") + f": {accuracy(model, splits.heldout):.1%}")
-    print(_("irregular accuracy (120 cells)") + f": {accuracy(model, splits.irregular):.1%}")
+    print(_("irregular accuracy (the 120 training cells)") + f": {accuracy(model, splits.irregular):.1%}")
     for tense, acc in accuracy_by_tense(model, splits.irregular).items():
         print(f"  {tense:<22} {acc:.1%}")
 

@@ -8,6 +8,7 @@ same matrices (r × in and out × r), under another name.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from torch import Tensor, nn
@@ -61,17 +62,20 @@ def export_peft_adapter(model: nn.Module, directory: str | Path) -> Path:
 
 
 def import_peft_adapter(model: nn.Module, directory: str | Path) -> nn.Module:
-    """Wrap a plain Mini-GPT as a peft LoRA adapter's config says, and load its A and B."""
+    """Wrap a plain Mini-GPT as a peft LoRA adapter's config says, and load its A and B.
+
+    An rsLoRA adapter (`use_rslora=true`) scales B·A by lora_alpha/√r; minituner scales by alpha/r,
+    so it gets alpha = lora_alpha·√r, the same scale. DoRA has no minituner equivalent: refused."""
     directory = Path(directory)
     config = json.loads((directory / PEFT_CONFIG).read_text())
     if config.get("peft_type") != "LORA":
         raise ValueError(f"{directory / PEFT_CONFIG}: peft_type {config.get('peft_type')!r}, expected 'LORA'")
-    for option in ("use_rslora", "use_dora"):
-        if config.get(option):
-            raise ValueError(f"{directory / PEFT_CONFIG}: {option}=true has no minituner equivalent")
+    if config.get("use_dora"):
+        raise ValueError(f"{directory / PEFT_CONFIG}: use_dora=true has no minituner equivalent")
+    r, alpha = config["r"], float(config["lora_alpha"])
+    if config.get("use_rslora"):
+        alpha *= math.sqrt(r)  # alpha/r = lora_alpha/√r
     state = from_peft_state_dict(read_safetensors(directory / PEFT_WEIGHTS))
-    wrap_minigpt_with_lora(
-        model, r=config["r"], alpha=config["lora_alpha"], target_modules=list(config["target_modules"])
-    )
+    wrap_minigpt_with_lora(model, r=r, alpha=alpha, target_modules=list(config["target_modules"]))
     load_lora_state_dict(model, state)
     return model

@@ -2,17 +2,18 @@
 # # Theory 03 — The singular values of a real ΔW
 #
 # LoRA bets that the update a fine-tune needs has low rank. Here we check the bet on Mini-GPT: fully
-# fine-tune the base on the irregular verbs, take ΔW = W_after − W_before of each Linear, and look at
-# its singular values. Then compare with a LoRA update ΔW = (α/r)·B·A, whose rank is at most r by
-# construction.
+# fine-tune the base with the course's recipe (the 120 irregular cells, with regular verbs replayed in
+# every batch), take ΔW = W_after − W_before of each Linear, and look at its singular values. Then
+# compare with a LoRA update ΔW = (α/r)·B·A, whose rank is at most r by construction.
 
 # %% [markdown] lang="es"
 # # Teoría 03 — Los valores singulares de un ΔW real
 #
 # LoRA apuesta a que la actualización que necesita un ajuste fino tiene rango bajo. Aquí comprobamos
-# la apuesta en Mini-GPT: ajuste fino completo del modelo base con los verbos irregulares, ΔW =
-# W_después − W_antes de cada Linear, y sus valores singulares. Después comparamos con una
-# actualización LoRA ΔW = (α/r)·B·A, cuyo rango es como mucho r por construcción.
+# la apuesta en Mini-GPT: ajuste fino completo del modelo base con la receta del curso (las 120
+# celdas irregulares, con verbos regulares de repaso en cada lote), ΔW = W_después − W_antes de cada
+# Linear, y sus valores singulares. Después comparamos con una actualización LoRA ΔW = (α/r)·B·A,
+# cuyo rango es como mucho r por construcción.
 
 # %%
 import matplotlib.pyplot as plt
