@@ -9,7 +9,7 @@ NOTEBOOKS := $(filter-out %.es.ipynb,$(wildcard notebooks/*.ipynb))
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: site test lab notebooks chromium bubblewrap bench bench-grading clean mutation messages hub capacity
+.PHONY: site test lab notebooks chromium bubblewrap bench bench-grading clean mutation messages hub capacity machines quick
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ test: $(STAMP) chromium bubblewrap $(PROXY)  ## lint, type-check and run the who
 	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadscope tests src/minituner/course/tests $(NOTEBOOKS) \
 		--nbval --nbval-current-env --nbval-sanitize-with src/minituner/nbval-sanitize.cfg --durations=15
 
+# The edit-test loop: lint, types, and every test not marked slow (no notebook, no browser, no class).
+quick: $(STAMP) bubblewrap  ## the fast part of the suite, in about two minutes
+	$(BIN)/ruff check src tests tools deploy
+	$(BIN)/mypy --strict src/minituner
+	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadscope -m "not slow" tests src/minituner/course/tests --durations=10
+
 # The browser tests drive Debian's chromium (Playwright cannot download its own here).
 chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
@@ -35,6 +41,12 @@ chromium:
 bubblewrap:
 	@command -v bwrap >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq bubblewrap >/dev/null; }
+
+# Four simulated machines (src/minituner/figures.py): every notebook under nbval and the worked
+# example graded on each, then each trained figure's spread beside its tolerance. About 15 minutes.
+machines: $(STAMP) bubblewrap  ## every notebook and the example's grade on four simulated machines; the figures' spread
+	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 tests/test_machines.py --machines
+	OMP_NUM_THREADS=1 $(BIN)/python tools/machines.py
 
 notebooks: $(STAMP)  ## rebuild and execute the notebooks from tools/notebooks (EN + ES)
 	cd tools/notebooks && OMP_NUM_THREADS=1 ../../$(BIN)/python build.py

@@ -1,5 +1,6 @@
-"""A fixed seed for every test, English messages again after a test that asked for Spanish, and the
-headless Chromium of the browser tests (Debian's `chromium`, which `make test` installs)."""
+"""A fixed seed for every test, English messages again after a test that asked for Spanish, the
+headless Chromium of the browser tests (Debian's `chromium`, which `make test` installs), and
+`--machines`, which runs the tests marked `machines` instead of all the others."""
 
 from __future__ import annotations
 
@@ -11,6 +12,33 @@ import torch
 from playwright.sync_api import Browser, sync_playwright
 
 from minituner import i18n
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--machines", action="store_true", help="run only the tests marked machines")
+
+
+# The longest modules first: xdist hands whole modules to its workers in this order, and a long
+# one handed out last would keep one worker busy while the other has nothing left to do.
+LONGEST = [
+    "tests/test_grading.py",
+    "tests/test_hub.py",
+    "tests/test_jupyterlab.py",
+    "notebooks/02-lora-finetune.ipynb",
+    "tests/test_machines.py",
+    "tests/test_site.py",
+    "tests/test_install.py",
+]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`make machines` runs the tests marked `machines`, and `make test` every other one, the
+    longest modules first."""
+    wanted = config.getoption("--machines")
+    keep = [item for item in items if (item.get_closest_marker("machines") is not None) == wanted]
+    config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+    rank = {module: i for i, module in enumerate(LONGEST)}
+    items[:] = sorted(keep, key=lambda item: rank.get(item.nodeid.split("::")[0], len(LONGEST)))
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +64,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="module")  # one per test module: it must not outlive the module's event loop
+@pytest.fixture(scope="session")  # one browser for every browser test of a worker
 def browser() -> Iterator[Browser]:
     executable = shutil.which("chromium")
     assert executable, "chromium is not installed (make test installs Debian's chromium)"

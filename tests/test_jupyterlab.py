@@ -2,7 +2,7 @@
 
 JupyterLab runs on 127.0.0.1 with a token, no browser of its own and its own config and runtime
 folders, on a scratch course: two new workspaces (English and Spanish) and the worked example.
-Headless Chromium opens every lab notebook and runs all its cells: a new workspace stops at its
+Headless Chromium opens the lab notebooks and runs all their cells: a new workspace stops at its
 first TODO with NotImplementedError, the worked example runs to the end without an error.
 Screenshots go to the test's output folder.
 """
@@ -114,13 +114,15 @@ def shut_down_kernels(lab: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("learner", ["ana", "eva"])
+@pytest.mark.parametrize(("learner", "notebooks"), [("ana", EXERCISES), ("eva", EXERCISES[:1])])
 def test_a_new_workspace_stops_at_its_first_todo(
-    lab: str, browser: Browser, learner: str, tmp_path_factory: pytest.TempPathFactory
+    lab: str, browser: Browser, learner: str, notebooks: list[str], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    """Every workbook in English; in Spanish the first (the grading tests run all five of a blank
+    Spanish workspace, each stopping at its first TODO)."""
     shots = tmp_path_factory.mktemp(f"screenshots-{learner}")
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    for name in EXERCISES:
+    for name in notebooks:
         outputs, errors = run_all(page, lab, f"{learner}/phase-28/notebooks/{name}.ipynb", 120)
         assert errors == 1 and "NotImplementedError" in outputs, f"{learner}/{name}: {outputs[-1500:]}"
         assert ("TODO: escribe esta parte" if learner == "eva" else "TODO: write this part") in outputs
@@ -132,9 +134,11 @@ def test_a_new_workspace_stops_at_its_first_todo(
 def test_the_worked_example_runs_to_the_end(
     lab: str, browser: Browser, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    """Every workbook but lab 02, whose minute of fine-tunes nbval runs in the reference notebook
+    and the grading tests in the example's own: what a browser adds is paid on the four others."""
     shots = tmp_path_factory.mktemp("screenshots-example")
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    for name in EXERCISES:
+    for name in [n for n in EXERCISES if n != "02-lora-finetune"]:
         outputs, errors = run_all(page, lab, f"example/phase-28/notebooks/{name}.ipynb", 300)
         assert errors == 0, f"{name}: {outputs[-800:]}"
         assert "✓ " in outputs or name == "00-lora-by-hand", name

@@ -1,4 +1,4 @@
-"""The built site, in a real browser: every page in English, the language switcher, search.
+"""The built site: every page and its twin, and in a real browser the language switcher and search.
 
 Headless Chromium (Debian's `chromium`, which `make test` installs) driven by Playwright.
 """
@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).parent.parent
+pytestmark = pytest.mark.slow  # every test here reads the built site (about a minute to build)
 
 
 @pytest.fixture(scope="module")
@@ -80,19 +81,47 @@ def switch_language(page: Page, lang: str) -> None:
     page.click(f".md-select__link[hreflang='{lang}']")
 
 
+SECTIONS = ("theory/", "lab/", "solutions/", "break/", "notebooks/")
+
+
 def test_site_has_every_section(site: Path) -> None:
     pages = english_pages(site)
-    for section in ("theory/", "lab/", "solutions/", "notebooks/"):
+    for section in SECTIONS:
         assert any(p.startswith(section) for p in pages), section
     for page in pages:
         assert (site / "es" / page / "index.html").is_file(), f"no Spanish page for {page}"
 
 
-def test_every_page_switches_language_and_back(site: Path, server: str, browser: Browser) -> None:
+def links(html: str, tag: str, attribute: str) -> list[str]:
+    return re.findall(rf'<{tag}\b[^>]*?\s{attribute}="([^"]+)"', html)
+
+
+def test_every_page_links_its_twin_and_every_picture(site: Path) -> None:
+    """Each page's language menu leads to its twin and back, and every picture it shows is built."""
+    for path in english_pages(site):
+        for lang, twin in (("", f"es/{path}"), ("es/", path)):
+            html = (site / lang / path / "index.html").read_text()
+            assert f'<html lang="{lang[:2] or "en"}"' in html, f"{lang}{path}"
+            menu = re.findall(r'<a href="([^"]+)" hreflang="(\w+)" class="md-select__link"', html)
+            other = "en" if lang else "es"
+            targets = [href for href, hreflang in menu if hreflang == other]
+            assert targets, f"{lang}{path}: no link to the {other} page in the language menu"
+            here = site if targets[0].startswith("/") else site / lang / path  # "/es/" from the home page
+            landing = (here / targets[0].lstrip("/")).resolve()
+            assert landing == (site / twin).resolve(), f"{lang}{path}: the menu leads to {landing}"
+            for src in links(html, "img", "src"):
+                picture = site / lang / path / src.split("#")[0]
+                assert src.startswith(("data:", "http")) or picture.is_file(), f"{lang}{path}: {src}"
+
+
+def test_a_reader_switches_language_and_back(site: Path, server: str, browser: Browser) -> None:
+    """In a browser, on a page of each section: the menu works, and no page has a script error."""
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    for path in english_pages(site):
+    pages = english_pages(site)
+    sample = [""] + [next(p for p in pages if p.startswith(section)) for section in SECTIONS]
+    for path in sample:
         open_page(page, f"{server}/{path}", errors)
         assert page.get_attribute("html", "lang") == "en", path
         switch_language(page, "es")

@@ -30,6 +30,7 @@ def test_train_refuses_a_model_with_nothing_to_train() -> None:
         train(model, sampler([(make_splits().irregular, 4)], seed=0), steps=1, lr=1e-3, progress=False)
 
 
+@pytest.mark.slow
 def test_lora_finetune_learns_the_irregular_verbs_and_keeps_the_rules() -> None:
     result = finetune(load_base(), FinetuneConfig(r=8), progress=False)
     assert result.trainable == 2304 * 8
@@ -51,6 +52,7 @@ def test_a_rerun_on_this_machine_gives_the_same_numbers() -> None:
         torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_deterministic_algorithms_would_change_no_number_at_one_thread() -> None:
     """Why make_reproducible leaves torch.use_deterministic_algorithms alone: at one thread on the CPU,
     LoRA and full fine-tuning train to the same bits with it and without it."""
@@ -71,6 +73,7 @@ def test_deterministic_algorithms_would_change_no_number_at_one_thread() -> None
         assert all(torch.equal(x, y) for x, y in weights)
 
 
+@pytest.mark.slow
 def test_another_seed_moves_the_rank_8_figure_by_ten_points() -> None:
     """Theory 05: another initialisation and batch order move a figure by up to 10 points."""
     seed0, seed1 = FIGURES["lora.r8.irregular"], FIGURES["lora.r8.irregular.seed1"]
