@@ -7,7 +7,7 @@ from collections import defaultdict
 import torch
 from torch import nn
 
-from .grammar import EOS, PAD, TENSES, Example, decode, encode, encode_batch
+from .grammar import EOS, IGNORE, PAD, TENSES, Example, decode, encode, encode_batch
 
 
 @torch.no_grad()
@@ -60,7 +60,7 @@ def correct(model: nn.Module, examples: list[Example], batch_size: int = 256) ->
     hits: list[bool] = []
     for i in range(0, len(examples), batch_size):
         x, y = encode_batch(examples[i : i + batch_size])
-        ok = (model(x).argmax(-1) == y) | (y == -100)  # (B, T)
+        ok = (model(x).argmax(-1) == y) | (y == IGNORE)  # (B, T)
         hits += ok.all(dim=1).tolist()
     model.train(was_training)
     return hits

@@ -227,6 +227,7 @@ def make_splits(
 
 # --- Tokenizer: one id per character; 0 pads. ---
 PAD = 0
+IGNORE = -100  # a target without loss: cross_entropy's ignore_index
 _CHARS = " .=" + "123" + "".join(TENSES) + "abcdefghijklmnopqrstuvwxyz" + "áéíóúñü"
 STOI = {ch: i + 1 for i, ch in enumerate(_CHARS)}
 ITOS = {i: ch for ch, i in STOI.items()}
@@ -249,7 +250,7 @@ def encode_batch(examples: list[Example]) -> tuple[Tensor, Tensor]:
     seqs = [encode(e.text) for e in examples]
     T = max(len(s) for s in seqs) - 1
     x = torch.full((len(seqs), T), PAD, dtype=torch.long)
-    y = torch.full((len(seqs), T), -100, dtype=torch.long)  # -100: ignored by cross_entropy
+    y = torch.full((len(seqs), T), IGNORE, dtype=torch.long)
     for row, (e, s) in enumerate(zip(examples, seqs, strict=True)):
         n_prompt = len(e.prompt)
         x[row, : len(s) - 1] = torch.tensor(s[:-1])

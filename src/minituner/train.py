@@ -10,7 +10,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-Batch = tuple[Tensor, Tensor]  # inputs (B, T), targets (B, T) with -100 where no loss
+from .grammar import IGNORE
+
+Batch = tuple[Tensor, Tensor]  # inputs (B, T), targets (B, T) with IGNORE where no loss
 
 
 def make_reproducible(seed: int = 0) -> None:
@@ -29,7 +31,7 @@ def make_reproducible(seed: int = 0) -> None:
 def lm_loss(model: nn.Module, batch: Batch) -> Tensor:
     x, y = batch
     logits = model(x)  # (B, T, vocab)
-    return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=-100)
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE)
 
 
 def warmup_cosine(step: int, steps: int, warmup: int) -> float:
