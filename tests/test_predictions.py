@@ -230,6 +230,13 @@ def homes(course: Path) -> list[Path]:
     return sorted((course / "learners").glob("*/phase-28"))
 
 
+def write_report(course: Path, lang: str) -> dict[str, Said]:
+    """The class's report in learners/, as `minituner grade` writes it; what each learner wrote."""
+    said = {home.parent.name: predictions.read(home) for home in homes(course)}
+    predictions.report(course / "learners", said, lang)
+    return said
+
+
 def test_what_each_learner_wrote_is_read_from_their_workspace(course: Path) -> None:
     said = {h.parent.name: predictions.read(h) for h in homes(course)}
     assert said["bruno"].language == "es" and said["bruno"].cells["02.base"] == BRUNO["02.base"]
@@ -243,7 +250,7 @@ def test_what_each_learner_wrote_is_read_from_their_workspace(course: Path) -> N
 
 @pytest.mark.parametrize("lang", ["en", "es"])
 def test_every_prediction_is_beside_what_was_measured(course: Path, lang: str) -> None:
-    said = predictions.write(course / "learners", homes(course), lang)
+    said = write_report(course, lang)
     page = (course / "learners" / "predictions.html").read_text()
     markdown = (course / "learners" / "predictions.md").read_text()
     for name, mine in said.items():
@@ -266,7 +273,7 @@ def test_every_prediction_is_beside_what_was_measured(course: Path, lang: str) -
 
 
 def test_learners_text_is_escaped_and_a_long_one_cut(course: Path) -> None:
-    predictions.write(course / "learners", homes(course), "en")
+    write_report(course, "en")
     page = (course / "learners" / "predictions.html").read_text()
     markdown = (course / "learners" / "predictions.md").read_text()
     assert "<script" not in page and "<img src=x" not in page and "<b>" not in page
@@ -281,7 +288,7 @@ def test_learners_text_is_escaped_and_a_long_one_cut(course: Path) -> None:
 
 def test_a_chart_where_predictions_hold_numbers_and_none_where_they_do_not(course: Path) -> None:
     learners = course / "learners"
-    predictions.write(learners, homes(course), "en")
+    write_report(course, "en")
     page, markdown = (learners / "predictions.html").read_text(), (learners / "predictions.md").read_text()
     for pid in ("00.trainable", "02.base", "04.dora"):
         assert (learners / f"predictions-{pid}.png").read_bytes().startswith(b"\x89PNG")
@@ -403,8 +410,8 @@ def test_grade_writes_the_class_report_and_gives_feedback_the_predictions(
 
     def graded(
         home: Path, settings: grading.Settings, cache: grading.Cache
-    ) -> tuple[dict[str, Verdict], str]:
-        return {**row_of(home)}, Workspace(home).language
+    ) -> tuple[dict[str, Verdict], Said]:
+        return {**row_of(home)}, predictions.read(home)
 
     monkeypatch.setattr(grading, "grade_workspace", graded)
     monkeypatch.setattr(sandbox, "bwrap", lambda: "bwrap")

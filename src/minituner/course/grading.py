@@ -30,7 +30,9 @@ from pathlib import Path
 
 from ..i18n import N_, gettext_for
 from . import breaks, checks, contract, feedback, handin, mystery, sandbox
-from .predictions import write as write_predictions
+from .predictions import Said
+from .predictions import read as read_predictions
+from .predictions import report as write_predictions
 from .rubric import Rubric
 from .verdict import PASS, Status, Verdict
 from .workspace import (
@@ -390,9 +392,9 @@ def check_parts(
 REFUSAL_ITEM = {"notebooks": "lab", "lab": "contract", "notes": "breaks", "learner.toml": "predictions"}
 
 
-def grade_workspace(home: Path, settings: Settings, cache: Cache) -> tuple[dict[str, Verdict], str]:
-    """One learner's row, and their workspace's language: graded on a copy of what they handed in,
-    their code run in sandboxes."""
+def grade_workspace(home: Path, settings: Settings, cache: Cache) -> tuple[dict[str, Verdict], Said]:
+    """One learner's row, and what they predicted (in their workspace's language): graded on a copy
+    of what they handed in, their code run in sandboxes."""
     with tempfile.TemporaryDirectory(prefix="minituner-grade-", ignore_cleanup_errors=True) as tmp:
         copy = Path(tmp) / PHASE
         refused = handin.copy(home, copy)
@@ -411,6 +413,7 @@ def grade_workspace(home: Path, settings: Settings, cache: Cache) -> tuple[dict[
         run = Runner(copy, Path(tmp), settings)
         sandbox.prepare(copy)
         lang = ws.language  # read, as everything of the copy, before any of the learner's code runs
+        said = replace(read_predictions(copy), language=lang)
         row = {"predictions": grade_predictions(ws), "breaks": grade_breaks(ws)}
         row["contract"] = grade_contract(ws, run, cache, lab)
         notebooks = grade_notebooks(ws, run, cache, others)
@@ -422,7 +425,7 @@ def grade_workspace(home: Path, settings: Settings, cache: Cache) -> tuple[dict[
             item = next((c for c, n in LABS.items() if refusal.path.endswith(f"{n}.ipynb")), "lab 00")
         refused_here = Verdict(Status.ERROR, refusal.path, N_("refused: {error}"), {"error": refusal.reason})
         row[item] = everywhere(refused_here, [p.where for p in row[item].parts])
-    return {item: row[item] for item in ITEMS}, lang
+    return {item: row[item] for item in ITEMS}, said
 
 
 def everywhere(verdict: Verdict, ids: list[str]) -> Verdict:
@@ -489,7 +492,7 @@ def grade(
     points = Rubric.load(rubric)
     points.refuse_unknown(known_parts(), rubric)
 
-    def one(home: Path) -> tuple[dict[str, Verdict], str]:
+    def one(home: Path) -> tuple[dict[str, Verdict], Said]:
         try:
             return grade_workspace(home, settings, cache)
         except Exception as err:  # noqa: BLE001 - one workspace never stops the class
@@ -499,17 +502,18 @@ def grade(
                 N_("the grader failed on this workspace: {error}"),
                 {"error": repr(err)[:200]},
             )
-            return dict.fromkeys(ITEMS, broken), lang
+            return dict.fromkeys(ITEMS, broken), Said(lang)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         graded = list(pool.map(one, homes))
-    rows = [row for row, _lang in graded]
+    rows = [row for row, _said in graded]
     write_gradebook(learners, [h.parent.name for h in homes], rows, _, sandboxed, points)
-    said = write_predictions(learners, homes, lang)  # predictions.html and .md: the class's predictions
+    said = {home.parent.name: mine for home, (_row, mine) in zip(homes, graded, strict=True)}
+    write_predictions(learners, said, lang)  # predictions.html and .md: the class's predictions
     kinds = {item: kind_of(item) for item in ITEMS}
-    for home, (row, language) in zip(homes, graded, strict=True):
+    for home, (row, mine) in zip(homes, graded, strict=True):
         name = home.parent.name
-        report = feedback.write(learners / "feedback", name, row, points, language, kinds, said[name])
+        report = feedback.write(learners / "feedback", name, row, points, mine.language, kinds, mine)
         if release:
             feedback.release(report, home)
     return learners / "gradebook.csv", len(rows), sum(all(v.passed for v in r.values()) for r in rows)

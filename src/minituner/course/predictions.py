@@ -2,10 +2,12 @@
 beside what the course's reference run measured, so that a class can open with "most of you
 expected X; it was Y".
 
-`write` puts predictions.html and predictions.md beside the gradebook, with a chart per question
-whose predictions hold numbers (predictions-ID.png, inline in the page); `beside` and `break_beside`
-give a learner's feedback report the same comparison. What each prediction asks about is the map
-in predictions.toml: figures of figures.toml, exact counts, or the lines a reference notebook printed
+`read` takes what a learner wrote from a workspace (the grader calls it on the copy it grades,
+before any of the learner's code runs); `report` puts predictions.html and predictions.md beside
+the gradebook, with a chart per question whose predictions hold numbers (predictions-ID.png,
+inline in the page); `beside` and `break_beside` give a learner's feedback report the same
+comparison. What each prediction asks about is the map in predictions.toml: figures of
+figures.toml, exact counts, or the lines a reference notebook printed
 (a /break: what the broken code showed).
 
 A learner's text is untrusted. It is read from what they hand in (handin's allowlist, regular files
@@ -27,7 +29,6 @@ import re
 import statistics
 import time
 import tomllib
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -681,14 +682,6 @@ def charts(found: list[Section], lang: str) -> dict[str, bytes]:
     except ImportError:
         return {}
     return {s.id: chart(s, lang) for s in drawn}
-
-
-def write(folder: Path, homes: Iterable[Path], lang: str) -> dict[str, Said]:
-    """predictions.html and predictions.md in `folder`, from the workspaces NAME/phase-28 of `homes`;
-    what each learner wrote, by name."""
-    said = {home.parent.name: read(home) for home in homes}
-    report(folder, said, lang)
-    return said
 
 
 def report(folder: Path, said: dict[str, Said], lang: str) -> Path:
