@@ -322,6 +322,9 @@ def test_pytest_configuration_in_every_folder_passes_nothing(gradebook: dict[str
 @pytest.mark.slow
 def test_a_forged_result_file_or_a_skip_at_import_is_not_a_pass(gradebook: dict[str, dict[str, str]]) -> None:
     assert not gradebook["forge"]["contract"].startswith("pass"), gradebook["forge"]
+    # Its import ends the process: one error for every test, named, and no /break it would show.
+    assert "importing it raised SystemExit(0)" in gradebook["forge"]["contract"], gradebook["forge"]
+    assert "see break" not in gradebook["forge"]["contract"]
     assert gradebook["skipper"]["contract"].startswith("fail: test_"), gradebook["skipper"]
     assert "skipped, not passed" in gradebook["skipper"]["contract"]
 

@@ -176,7 +176,7 @@ def judge(results: Results, expected: list[str], output: str, timed_out: bool, w
         elif outcome["outcome"] != "passed":
             message = reason(outcome["message"])
             slow = re.search(r"\btime ?out\b|timed out", ANSI.sub("", outcome["message"]), re.I)
-            shown = [b.id for b in breaks.CATALOGUE if b.catching_test == group]
+            shown = [b.id for b in breaks.CATALOGUE if b.catching_test == group and outcome["when"] == "call"]
             status = Status.TIMEOUT if slow else Status.FAIL
             failures[group] = Verdict(status, at, "{error}", {"error": message}, shown[0] if shown else "")
     parts = [replace(failures[g], where=g) if g in failures else Verdict(Status.PASS, g) for g in everything]

@@ -68,7 +68,7 @@ def bullet(
 ) -> str:
     if item == "contract":
         kind = part.args.get("error", "").split(":")[0].strip() or _(part.status.value)
-        shown = [b for b in breaks.CATALOGUE if b.catching_test == part.where]
+        shown = [breaks.get(part.points_to)] if part.points_to else []
         see = "".join(
             " " + _("see break {pages}").format(pages=f"[{b.id} — {_(b.title)}]({break_link(b, lang)})")
             for b in shown

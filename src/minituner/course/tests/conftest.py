@@ -39,5 +39,8 @@ def lora(pytestconfig: pytest.Config) -> ModuleType:
     spec = importlib.util.spec_from_file_location("lora_under_test", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as err:  # one error, kept for every test: not an import a test
+        raise ImportError(f"{path.name}: importing it raised {err!r}") from err
     return module
