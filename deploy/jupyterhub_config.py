@@ -238,7 +238,7 @@ c.Spawner.environment = {
 c.Spawner.args = [
     "--MappingKernelManager.cull_idle_timeout=1200",  # a kernel left idle for 20 minutes is stopped
     "--MappingKernelManager.cull_interval=300",
-    f"--LabApp.app_settings_dir={HERE / 'lab-settings'}",  # no news pop-up: lab 00 is what to read
+    f"{course.LAB_SETTINGS}{HERE / 'lab-settings'}",  # no news pop-up: lab 00 is what to read
 ]
 c.Spawner.options_form = course.options_form
 c.Spawner.options_from_form = course.options_from_form

@@ -21,6 +21,8 @@ FIRST_NOTEBOOK = "00-lora-by-hand"  # minituner.course.workspace.EXERCISES[0]
 USERNAME_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 LANGUAGES = {"en": "English", "es": "Español"}
 POD_HOME = "/home/jovyan"  # the learner's volume in a pod: singleuser.storage.homeMountPath
+# JupyterLab's defaults for the course (deploy/lab-settings): the servers' argument that names them.
+LAB_SETTINGS = "--LabApp.app_settings_dir="
 
 # The spawn page's form, shown once: the language is kept with the hub's user (user_options) and the
 # workspace, once created, keeps its own (learner.toml).
@@ -57,9 +59,18 @@ def options_from_form(formdata: dict[str, list[str]]) -> dict[str, str]:
 
 
 def apply_user_options(spawner: Any, user_options: dict[str, str]) -> None:
-    """The language into the learner's environment: `minituner` in their terminal speaks it."""
-    if not is_instructor(spawner):
-        spawner.environment = {**spawner.environment, "MINITUNER_LANG": language(spawner)}
+    """The language into the learner's environment (`minituner` in their terminal speaks it) and
+    into JupyterLab's: a Spanish workspace opens in a Spanish JupyterLab, from the settings folder's
+    es/ subfolder (the learner can still change it in Settings > Language)."""
+    if is_instructor(spawner):
+        return
+    lang = language(spawner)
+    spawner.environment = {**spawner.environment, "MINITUNER_LANG": lang}
+    if lang != "en":  # idempotent: a spawner's args outlive a restart
+        spawner.args = [
+            f"{arg.removesuffix(f'/{lang}')}/{lang}" if arg.startswith(LAB_SETTINGS) else arg
+            for arg in spawner.args
+        ]
 
 
 def workspace(name: str) -> str:
