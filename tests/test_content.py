@@ -181,7 +181,7 @@ def test_the_solution_hook_refuses_a_page_that_misses_a_function() -> None:
 DRAFTING = re.compile(r"\b(draft|borrador)(s|es|ed|ing)?\b|\b(seed|semilla)s? \d{3}\b", re.I)
 PROSE_PAGES = sorted(
     [page for path in ENGLISH for page in (path, twin(path)) if path.name != "glossary.md"]
-    + [ROOT / "README.md", *sorted((ROOT / "learners").glob("README*.md"))]
+    + [ROOT / "README.md", ROOT / "README.es.md", *sorted((ROOT / "learners").glob("README*.md"))]
 )  # the glossary names the words to avoid: it is the one page that may say them
 
 
@@ -287,7 +287,7 @@ SPANISH_MARKDOWN = [
     *(twin(p) for p in ENGLISH),
     *sorted((ROOT / "learners").glob("*.es.md")),
     ROOT / "tools/benchmark-results.es.md",
-    ROOT / "README.md",  # its Spanish section
+    ROOT / "README.es.md",
     *(p for p in sorted((ROOT / "tools/notebooks").glob("*.py")) if p.name != "build.py"),
 ]
 
@@ -297,8 +297,7 @@ def spanish_markdown(path: Path) -> str:
         cells = re.split(r"^# %%", path.read_text(), flags=re.M)
         spanish_cells = [cell for cell in cells if cell.startswith(' [markdown] lang="es"')]
         return "\n".join(re.sub(r"^# ?", "", cell, flags=re.M) for cell in spanish_cells)
-    text = path.read_text()
-    return text.split("\n## En español\n", 1)[1] if path.name == "README.md" else text
+    return path.read_text()
 
 
 @pytest.mark.parametrize("path", SPANISH_MARKDOWN, ids=rel)
@@ -345,7 +344,7 @@ def test_nn_linear_is_masculine_in_spanish(path: Path) -> None:
 # --- the corrections that are numbers, recomputed ------------------------------------------------
 
 MY_PAGES = [*(p for folder in ("lab", "break", "solutions", "docs") for p in pages(folder))]
-MY_PAGES.append(ROOT / "README.md")
+MY_PAGES += [ROOT / "README.md", ROOT / "README.es.md"]
 
 
 def test_the_regular_cells_among_the_irregular_ones_are_counted() -> None:

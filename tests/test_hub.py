@@ -29,6 +29,7 @@ install commands against the Makefile's.
 
 from __future__ import annotations
 
+import ast
 import csv
 import html
 import importlib.util
@@ -302,8 +303,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 # --- A learner's and the instructor's steps -------------------------------------------------------
 
 
-def sign_up(page: Page, hub: Hub, name: str) -> str:
-    page.goto(f"{hub.url}/hub/signup")
+def sign_up(page: Page, hub: Hub, name: str, lang: str = "en") -> str:
+    page.goto(f"{hub.url}/hub/signup?lang={lang}")
     page.fill("#username_input", name)
     page.fill("#password_input", hub.password)
     page.fill("#password_confirmation_input", hub.password)
@@ -472,9 +473,9 @@ def enrol(browser: Browser, hub: Hub) -> dict[str, Page]:
         context.set_default_timeout(60_000)
         pages[name] = context.new_page()
     teacher, first = pages[hub.instructor], next(iter(hub.learners))
-    for reserved in (hub.instructor, hub.grader):  # refused, and said so in both languages
-        alert = sign_up(pages[first], hub, reserved)
-        assert "is reserved" in alert and "está reservado" in alert, alert
+    for reserved, lang, said in ((hub.instructor, "en", "is reserved"), (hub.grader, "es", "está reservado")):
+        alert = sign_up(pages[first], hub, reserved, lang)  # refused, and said so in the page's language
+        assert said in alert, alert
     for name in hub.learners:
         assert "sent to the admin" in sign_up(pages[name], hub, name)
     sign_in(pages[first], hub, first)
@@ -1076,7 +1077,7 @@ def test_the_grading_page_escapes_what_comes_from_learners(
     }
     grader.STATE.reports = {"ana": {"index.html": HOSTILE.encode(), "index.md": b""}}
     grader.STATE.released, grader.STATE.count_released = time.time(), 0
-    grader.STATE.release_notes = [("ana", "not_released", {"name": "ana", "error": HOSTILE})]
+    grader.STATE.release_notes = [("ana", grader.NOT_RELEASED, {"name": "ana", "error": HOSTILE})]
     grader.STATE.refused = {"ana": [(f"lab/{HOSTILE}.py", HOSTILE)]}
     grader.STATE.unreadable = {"eva": HOSTILE}
     pages = []
@@ -1114,3 +1115,42 @@ def test_a_folder_closed_to_others_is_not_reachable(tmp_path: Path) -> None:
         assert not hub_accounts.reachable(inner)
     finally:
         (tmp_path / "clone").chmod(0o755)
+
+
+def test_the_hub_s_pages_speak_the_reader_s_language() -> None:
+    """?lang= first, else the browser's Accept-Language by weight, else English; NativeAuthenticator's
+    messages are found by their text in its code, a name in them kept."""
+    assert course.page_language("es", "en-US") == "es"
+    assert course.page_language("", "fr-FR,es;q=0.9,en;q=0.8") == "es"
+    assert course.page_language("", "en-US,es;q=0.9") == course.page_language("fr", "") == "en"
+    assert course.page_language("", "es;q=0.1,en;q=0.5") == "en"
+    assert course.native("User ana has not been authorized by an administrator yet.", "en") == (
+        "User ana has not been authorized by an administrator yet."
+    )
+    assert "ana" in course.native("User ana has not been authorized by an administrator yet.", "es")
+    assert (
+        course.native("Invalid username or password.", "es") == "Nombre de usuario o contraseña incorrectos."
+    )
+    assert "está reservado" in course.native(jupyterhub_reserved_message(), "es")
+    import nativeauthenticator.handlers
+
+    code = re.sub(r'"\s*\n\s*f?"', "", Path(nativeauthenticator.handlers.__file__).read_text())
+    for msgid in course.NATIVE:
+        assert msgid.replace("\n", "\\n") in code, msgid
+    page = course.options_form(
+        SimpleNamespace(
+            user=SimpleNamespace(admin=False),
+            user_options={},
+            handler=SimpleNamespace(
+                get_argument=lambda name, default: default,
+                request=SimpleNamespace(headers={"Accept-Language": "es-ES,es"}),
+            ),
+        )
+    )
+    assert "Tus cuadernos de trabajo" in page and 'value="es" checked' in page
+
+
+def jupyterhub_reserved_message() -> str:
+    """The sign-up's message for a reserved name (deploy/jupyterhub_config.py, which runs a hub)."""
+    text = (DEPLOY / "jupyterhub_config.py").read_text()
+    return ast.literal_eval(re.search(r"RESERVED_MESSAGE = N_\((.*?)\)\n", text).group(1))

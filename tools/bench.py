@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.benchmark import Timer
 
 from minituner import LoRALinear, MiniGPT, count_parameters, wrap_minigpt_with_lora
-from minituner.i18n import LANGUAGES, N_, gettext_for
+from minituner.i18n import LANGUAGES, N_, gettext_for, number
 
 OUT = Path(__file__).with_name("benchmark-results.md")  # and benchmark-results.es.md
 SHAPES = [(64, 64), (64, 256), (1024, 1024), (4096, 4096)]
@@ -119,9 +119,8 @@ def localised(text: str, lang: str) -> str:
         return text
 
     def spanish(m: re.Match[str]) -> str:
-        whole, _, decimals = m.group(0).replace(",", "").partition(".")
-        whole = f"{int(whole):,}".replace(",", " ") if len(whole) > 4 else whole
-        return whole + ("," + decimals if decimals else "")
+        english = m.group(0).replace(",", "")
+        return number(float(english), "es", len(english.partition(".")[2]))
 
     return re.sub(r"(?<![\w.])\d{1,3}(?:,\d{3})*(?:\.\d+)?|(?<![\w.])\d+(?:\.\d+)?", spanish, text)
 

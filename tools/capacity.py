@@ -30,6 +30,8 @@ import psutil
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
+from minituner.i18n import LANGUAGES, gettext_for, number
+
 EXAMPLE = Path(__file__).parent.parent / "learners" / "example" / "phase-28"
 MIB = 1024 * 1024
 
@@ -101,12 +103,6 @@ def mib(value: float, step: int = 64) -> int:
     return int(math.ceil(value / step) * step)
 
 
-def spanish(number: float, decimals: int = 0) -> str:
-    """A number as Spanish prose writes it: '103 680', '1408', '15,09' (no space in four digits)."""
-    text = f"{number:,.{decimals}f}" if abs(number) >= 10_000 else f"{number:.{decimals}f}"
-    return text.replace(",", " ").replace(".", ",")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--session-minutes", type=float, default=120, help="one lab session")
@@ -144,58 +140,53 @@ def main() -> int:
         print(f"# {r.name}: {r.cpu:.1f} s CPU, {r.wall:.1f} s wall-clock, kernel peak {r.peak:.0f} MiB")
     print(f"# JupyterLab server: {server:.0f} MiB; Python {sys.version.split()[0]}, {os.cpu_count()} cores\n")
 
-    rows_en = [
-        ("CPU time of the whole workbook (5 notebooks, 1 thread)", f"{cpu:.0f} s ({wall:.0f} s wall-clock)"),
-        ("Peak memory of a kernel (the largest notebook)", f"{kernel:.0f} MiB"),
-        ("Memory of a JupyterLab server", f"{server:.0f} MiB"),
-        (
-            f"CPU per learner: {args.runs:g} runs of the workbook in {args.session_minutes:g} min",
-            f"{demand:.3f} cores → guarantee {cpu_guarantee:g}, limit 1",
-        ),
-        (
-            "Memory per learner: server + 1 kernel, limit + 2 kernels",
-            f"guarantee {guarantee_mib} MiB, limit {limit_mib} MiB",
-        ),
-        (
-            f"Learners per node ({args.node_cores:g} cores, {args.node_gib:g} GiB; "
-            f"{args.reserved_cores:g} cores and {args.reserved_gib:g} GiB for the system)",
-            f"{per_node} (CPU allows {by_cpu}, memory {by_memory})",
-        ),
-        ("Nodes for 30 learners", str(math.ceil(30 / per_node))),
-        ("Nodes for 300 learners", str(math.ceil(300 / per_node))),
-        ("A full node's learners all run the workbook at once", f"{at_once:.0f} min of wall-clock time"),
-    ]
-    rows_es = [
-        (
-            "Tiempo de CPU de todo el cuaderno de trabajo (5 cuadernos, 1 hilo)",
-            f"{spanish(cpu)} s ({spanish(wall)} s de tiempo de reloj)",
-        ),
-        ("Memoria máxima de un kernel (el cuaderno mayor)", f"{spanish(kernel)} MiB"),
-        ("Memoria de un servidor JupyterLab", f"{spanish(server)} MiB"),
-        (
-            f"CPU por estudiante: {spanish(args.runs)} ejecuciones del cuaderno en "
-            f"{spanish(args.session_minutes)} min",
-            f"{spanish(demand, 3)} núcleos → garantía {f'{cpu_guarantee:g}'.replace('.', ',')}, límite 1",
-        ),
-        (
-            "Memoria por estudiante: servidor + 1 kernel, límite + 2 kernels",
-            f"garantía {spanish(guarantee_mib)} MiB, límite {spanish(limit_mib)} MiB",
-        ),
-        (
-            f"Estudiantes por nodo ({spanish(args.node_cores)} núcleos, {spanish(args.node_gib)} GiB; "
-            f"{spanish(args.reserved_cores, 1)} núcleos y {spanish(args.reserved_gib, 1)} GiB "
-            "para el sistema)",
-            f"{per_node} (la CPU admite {by_cpu}, la memoria {by_memory})",
-        ),
-        ("Nodos para 30 estudiantes", str(math.ceil(30 / per_node))),
-        ("Nodos para 300 estudiantes", str(math.ceil(300 / per_node))),
-        (
-            "Todos los estudiantes de un nodo lleno ejecutan el cuaderno a la vez",
-            f"{spanish(at_once)} min de tiempo de reloj",
-        ),
-    ]
-    for head, rows in ((("what", "figure"), rows_en), (("qué", "cifra"), rows_es)):
-        print(f"| {head[0]} | {head[1]} |\n|---|---|")
+    for lang in LANGUAGES:  # the same figures, in each language's words and numbers
+        _ = gettext_for(lang)
+
+        def n(x: float, decimals: int = 0, lang: str = lang) -> str:
+            return number(x, lang, decimals, trim=True)
+
+        rows = [
+            (
+                _("CPU time of the whole workbook (5 notebooks, 1 thread)"),
+                _("{cpu} s ({wall} s wall-clock)").format(cpu=n(cpu), wall=n(wall)),
+            ),
+            (_("Peak memory of a kernel (the largest notebook)"), f"{n(kernel)} MiB"),
+            (_("Memory of a JupyterLab server"), f"{n(server)} MiB"),
+            (
+                _("CPU per learner: {runs} runs of the workbook in {minutes} min").format(
+                    runs=n(args.runs, 2), minutes=n(args.session_minutes, 2)
+                ),
+                _("{demand} cores → guarantee {guarantee}, limit 1").format(
+                    demand=n(demand, 3), guarantee=n(cpu_guarantee, 2)
+                ),
+            ),
+            (
+                _("Memory per learner: server + 1 kernel, limit + 2 kernels"),
+                _("guarantee {guarantee} MiB, limit {limit} MiB").format(  # as deploy/z2jh-values.yaml
+                    guarantee=guarantee_mib, limit=limit_mib
+                ),
+            ),
+            (
+                _(
+                    "Learners per node ({cores} cores, {gib} GiB; {reserved_cores} cores and "
+                    "{reserved_gib} GiB for the system)"
+                ).format(
+                    cores=n(args.node_cores, 2),
+                    gib=n(args.node_gib, 2),
+                    reserved_cores=n(args.reserved_cores, 2),
+                    reserved_gib=n(args.reserved_gib, 2),
+                ),
+                _("{n} (CPU allows {cpu}, memory {memory})").format(n=per_node, cpu=by_cpu, memory=by_memory),
+            ),
+            (_("Nodes for 30 learners"), str(math.ceil(30 / per_node))),
+            (_("Nodes for 300 learners"), str(math.ceil(300 / per_node))),
+            (
+                _("A full node's learners all run the workbook at once"),
+                _("{minutes} min of wall-clock time").format(minutes=n(at_once)),
+            ),
+        ]
+        print("| " + _("what") + " | " + _("figure") + " |\n|---|---|")
         for what, figure in rows:
             print(f"| {what} | {figure} |")
         print()

@@ -29,70 +29,18 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 
-LANGUAGES = ("en", "es")
+from minituner.i18n import LANGUAGES, N_, gettext_for, number
+
 FOLDER = "assets/diagrams"
 ENERGY_LAYER = "blocks.0.mlp.fc1"  # 256 × 64: the tallest Linear, so W₀'s shape shows in the picture
 THRESHOLD = 0.9
 
 FROZEN, TRAINED, SUM, INK = "#c9d3de", "#fbd3a6", "#ffffff", "#1f2933"
 
-TEXT: dict[str, dict[str, str]] = {
-    "en": {
-        "input": "input x",
-        "output": "output y",
-        "w0": "W₀  (out × in)",
-        "frozen": "frozen",
-        "a": "A  (r × in)",
-        "a_init": "trained\nrandom at start",
-        "b": "B  (out × r)",
-        "b_init": "trained\nzero at start",
-        "scale": "× α/r",
-        "y": "y = W₀x + (α/r)·B·A·x",
-        "bypass_note": "only A and B train;  r ≪ min(in, out)",
-        "shapes_w0": "W₀: out × in = 256 × 64\n16,384 weights, frozen",
-        "shapes_b": "B: out × r\n256 × 8 = 2,048",
-        "shapes_a": "A: r × in = 8 × 64 = 512",
-        "shapes_dw": "ΔW = (α/r)·B·A: 256 × 64, rank ≤ 8\nmade from A and B, not stored",
-        "shapes_title": "blocks.0.mlp.fc1 of Mini-GPT at r = 8:  2,048 + 512 = 2,560 = r·(in + out)",
-        "in": "in = 64",
-        "out": "out = 256",
-        "r": "r = 8",
-        "energy_title": f"{ENERGY_LAYER} (256 × 64): energy kept by the top r singular values",
-        "energy_x": "rank r",
-        "energy_y": "energy E(r)",
-        "adapter": "ΔW of the shipped rank-8 adapter",
-        "base": "W₀ of the shipped base model",
-        "gaussian": "random Gaussian matrix, same shape",
-        "reaches": "E(r) ≥ 0.9 from r = {r}",
-    },
-    "es": {
-        "input": "entrada x",
-        "output": "salida y",
-        "w0": "W₀  (out × in)",
-        "frozen": "congelado",
-        "a": "A  (r × in)",
-        "a_init": "entrenada\naleatoria al inicio",
-        "b": "B  (out × r)",
-        "b_init": "entrenada\ncero al inicio",
-        "scale": "× α/r",
-        "y": "y = W₀x + (α/r)·B·A·x",
-        "bypass_note": "solo se entrenan A y B;  r ≪ min(in, out)",
-        "shapes_w0": "W₀: out × in = 256 × 64\n16 384 pesos, congelados",
-        "shapes_b": "B: out × r\n256 × 8 = 2048",
-        "shapes_a": "A: r × in = 8 × 64 = 512",
-        "shapes_dw": "ΔW = (α/r)·B·A: 256 × 64, rango ≤ 8\nse calcula con A y B, no se guarda",
-        "shapes_title": "blocks.0.mlp.fc1 de Mini-GPT con r = 8:  2048 + 512 = 2560 = r·(in + out)",
-        "in": "in = 64",
-        "out": "out = 256",
-        "r": "r = 8",
-        "energy_title": f"{ENERGY_LAYER} (256 × 64): energía que conservan los r valores singulares mayores",
-        "energy_x": "rango r",
-        "energy_y": "energía E(r)",
-        "adapter": "ΔW del adaptador de rango 8 publicado",
-        "base": "W₀ del modelo base publicado",
-        "gaussian": "matriz gaussiana aleatoria de la misma forma",
-        "reaches": "E(r) ≥ 0,9 desde r = {r}",
-    },
+LEGEND = {  # the energy curve's three lines
+    "adapter": N_("ΔW of the shipped rank-8 adapter"),
+    "base": N_("W₀ of the shipped base model"),
+    "gaussian": N_("random Gaussian matrix, same shape"),
 }
 
 RC = {
@@ -103,13 +51,13 @@ RC = {
 }
 
 
-def _svg(draw: Callable[[Any, dict[str, str]], None], lang: str, size: tuple[float, float]) -> str:
+def _svg(draw: Callable[[Any, str], None], lang: str, size: tuple[float, float]) -> str:
     import matplotlib
     from matplotlib.figure import Figure
 
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=size)
-        draw(fig, TEXT[lang])
+        draw(fig, lang)
         out = io.StringIO()
         fig.savefig(out, format="svg", metadata={"Date": None})
     return out.getvalue()
@@ -142,32 +90,33 @@ def _arrow(ax: Any, start: tuple[float, float], end: tuple[float, float]) -> Non
     ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "-|>", "color": INK, "lw": 1.2})
 
 
-def draw_bypass(fig: Any, t: dict[str, str]) -> None:
+def draw_bypass(fig: Any, lang: str) -> None:
+    _ = gettext_for(lang)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set(xlim=(0, 100), ylim=(0, 44))
     ax.set_axis_off()
     # input, split into the frozen path (above) and the LoRA path (below)
-    ax.text(6, 22, t["input"], ha="center", va="center", fontsize=11)
+    ax.text(6, 22, _("input x"), ha="center", va="center", fontsize=11)
     _arrow(ax, (12, 22), (17, 22))
     ax.plot([17, 17], [9, 33], color=INK, lw=1.2)
     _arrow(ax, (17, 33), (26, 33))
     _arrow(ax, (17, 9), (26, 9))
     # frozen W0
     _box(ax, 26, 27, 30, 12, FROZEN)
-    ax.text(41, 35, t["w0"], ha="center", va="center", fontsize=11)
-    ax.text(41, 30, t["frozen"], ha="center", va="center", fontsize=10, style="italic")
+    ax.text(41, 35, "W₀  (out × in)", ha="center", va="center", fontsize=11)
+    ax.text(41, 30, _("frozen"), ha="center", va="center", fontsize=10, style="italic")
     # A narrows in -> r, B widens r -> out
     _trapezoid(ax, 26, 9, 11, 12, 3, TRAINED)
-    ax.text(31.5, 17.5, t["a"], ha="center", va="bottom", fontsize=10)
+    ax.text(31.5, 17.5, "A  (r × in)", ha="center", va="bottom", fontsize=10)
     _trapezoid(ax, 42, 9, 11, 3, 12, TRAINED)
-    ax.text(47.5, 17.5, t["b"], ha="center", va="bottom", fontsize=10)
+    ax.text(47.5, 17.5, "B  (out × r)", ha="center", va="bottom", fontsize=10)
     _arrow(ax, (37, 9), (42, 9))
-    ax.text(31.5, 0.5, t["a_init"], ha="center", va="bottom", fontsize=8)
-    ax.text(47.5, 0.5, t["b_init"], ha="center", va="bottom", fontsize=8)
+    ax.text(31.5, 0.5, _("trained\nrandom at start"), ha="center", va="bottom", fontsize=8)
+    ax.text(47.5, 0.5, _("trained\nzero at start"), ha="center", va="bottom", fontsize=8)
     # the scale, then the sum
     _arrow(ax, (53, 9), (59, 9))
     _box(ax, 59, 5, 10, 8, SUM)
-    ax.text(64, 9, t["scale"], ha="center", va="center", fontsize=11)
+    ax.text(64, 9, "× α/r", ha="center", va="center", fontsize=11)
     _arrow(ax, (56, 33), (75.2, 23.6))
     _arrow(ax, (69, 9), (75.2, 20.4))
     from matplotlib.patches import Circle
@@ -175,40 +124,74 @@ def draw_bypass(fig: Any, t: dict[str, str]) -> None:
     ax.add_patch(Circle((77, 22), 2.6, fc=SUM, ec=INK, lw=1.2))
     ax.text(77, 22, "+", ha="center", va="center", fontsize=14)
     _arrow(ax, (79.6, 22), (84, 22))
-    ax.text(91.5, 25, t["output"], ha="center", va="center", fontsize=11)
-    ax.text(91.5, 19, t["y"], ha="center", va="center", fontsize=9)
-    ax.text(77, 40.5, t["bypass_note"], ha="center", va="center", fontsize=9, style="italic")
+    ax.text(91.5, 25, _("output y"), ha="center", va="center", fontsize=11)
+    ax.text(91.5, 19, "y = W₀x + (α/r)·B·A·x", ha="center", va="center", fontsize=9)
+    ax.text(
+        77,
+        40.5,
+        _("only A and B train;  r ≪ min(in, out)"),
+        ha="center",
+        va="center",
+        fontsize=9,
+        style="italic",
+    )
 
 
 # --- the shapes of A and B ------------------------------------------------------------------------
 
 
-def draw_shapes(fig: Any, t: dict[str, str]) -> None:
+def draw_shapes(fig: Any, lang: str) -> None:
+    _ = gettext_for(lang)
     from matplotlib.patches import Rectangle
 
     out, inp, r = 256, 64, 8
+
+    def n(x: float) -> str:
+        return number(x, lang)
+
     ax = fig.add_axes((0, 0, 1, 0.93))
     ax.set(xlim=(-12, 362), ylim=(-30, out + 30), aspect="equal")
     ax.set_axis_off()
     # W0, to scale: one unit per row and per column
     ax.add_patch(Rectangle((0, 0), inp, out, fc=FROZEN, ec=INK, lw=1.2))
-    ax.text(inp / 2, out / 2, t["shapes_w0"], ha="center", va="center", fontsize=8, rotation=90)
-    ax.text(inp / 2, -6, t["in"], ha="center", va="top", fontsize=9)
-    ax.text(-4, out / 2, t["out"], ha="right", va="center", fontsize=9, rotation=90)
+    ax.text(
+        inp / 2,
+        out / 2,
+        "W₀: out × in = 256 × 64\n" + _("{n} weights, frozen").format(n=n(out * inp)),
+        ha="center",
+        va="center",
+        fontsize=8,
+        rotation=90,
+    )
+    ax.text(inp / 2, -6, "in = 64", ha="center", va="top", fontsize=9)
+    ax.text(-4, out / 2, "out = 256", ha="right", va="center", fontsize=9, rotation=90)
     # B beside the product (same rows as W0), A above it (same columns as W0)
     bx, px = 188, 188 + r + 8
     ax.add_patch(Rectangle((bx, 0), r, out, fc=TRAINED, ec=INK, lw=1.2))
     ax.add_patch(Rectangle((px, out + 8), inp, r, fc=TRAINED, ec=INK, lw=1.2))
     ax.add_patch(Rectangle((px, 0), inp, out, fc="none", ec=INK, lw=1.2, ls="--"))
-    ax.text(bx - 6, out / 2, t["shapes_b"], ha="right", va="center", fontsize=9)
-    ax.text(px + inp / 2, out + 8 + r + 4, t["shapes_a"], ha="center", va="bottom", fontsize=9)
-    ax.text(px + inp / 2, out / 2, t["shapes_dw"], ha="center", va="center", fontsize=8, rotation=90)
+    ax.text(bx - 6, out / 2, f"B: out × r\n256 × 8 = {n(out * r)}", ha="right", va="center", fontsize=9)
+    ax.text(px + inp / 2, out + 8 + r + 4, "A: r × in = 8 × 64 = 512", ha="center", va="bottom", fontsize=9)
+    ax.text(
+        px + inp / 2,
+        out / 2,
+        "ΔW = (α/r)·B·A: 256 × 64, " + _("rank ≤ 8\nmade from A and B, not stored"),
+        ha="center",
+        va="center",
+        fontsize=8,
+        rotation=90,
+    )
     ax.text(84, out / 2, "+", ha="center", va="center", fontsize=20)
-    ax.text(bx + r / 2, -6, t["r"], ha="center", va="top", fontsize=9)
-    ax.text(px + inp / 2, -6, t["in"], ha="center", va="top", fontsize=9)
-    ax.text(px + inp + 6, out + 8 + r / 2, t["r"], ha="left", va="center", fontsize=9)
-    ax.text(px + inp + 6, out / 2, t["out"], ha="left", va="center", fontsize=9, rotation=90)
-    fig.suptitle(t["shapes_title"], fontsize=9)
+    ax.text(bx + r / 2, -6, "r = 8", ha="center", va="top", fontsize=9)
+    ax.text(px + inp / 2, -6, "in = 64", ha="center", va="top", fontsize=9)
+    ax.text(px + inp + 6, out + 8 + r / 2, "r = 8", ha="left", va="center", fontsize=9)
+    ax.text(px + inp + 6, out / 2, "out = 256", ha="left", va="center", fontsize=9, rotation=90)
+    fig.suptitle(
+        _("{layer} of Mini-GPT at r = 8:  {b} + {a} = {total} = r·(in + out)").format(
+            layer=ENERGY_LAYER, b=n(out * r), a=n(r * inp), total=n(r * (inp + out))
+        ),
+        fontsize=9,
+    )
 
 
 # --- the energy curve -----------------------------------------------------------------------------
@@ -243,7 +226,8 @@ def energy_curves() -> dict[str, list[float]]:
     }
 
 
-def draw_energy(fig: Any, t: dict[str, str]) -> None:
+def draw_energy(fig: Any, lang: str) -> None:
+    _ = gettext_for(lang)
     curves = energy_curves()
     ax = fig.add_axes((0.1, 0.13, 0.86, 0.77))
     styles = {"adapter": ("#e15759", "-"), "base": ("#4e79a7", "-"), "gaussian": ("#7f7f7f", "--")}
@@ -251,21 +235,24 @@ def draw_energy(fig: Any, t: dict[str, str]) -> None:
         color, ls = styles[name]
         ranks = list(range(len(curve) + 1))
         reach = first_rank_reaching(curve)
-        label = f"{t[name]}  ({t['reaches'].format(r=reach)})"
+        reaches = _("E(r) ≥ {x} from r = {r}").format(x=number(THRESHOLD, lang, 1), r=reach)
+        label = _(LEGEND[name]) + f"  ({reaches})"
         ax.plot(ranks, [0.0, *curve], color=color, ls=ls, lw=1.8, label=label)
         ax.plot([reach], [curve[reach - 1]], "o", color=color, ms=5)
     ax.axhline(THRESHOLD, color=INK, lw=0.8, ls=":")
-    ax.set(xlim=(0, 64), ylim=(0, 1.02), xlabel=t["energy_x"], ylabel=t["energy_y"])
+    ax.set(xlim=(0, 64), ylim=(0, 1.02), xlabel=_("rank r"), ylabel=_("energy E(r)"))
     ax.set_xticks([0, 8, 16, 32, 48, 64])
     ax.set_yticks([0, 0.25, 0.5, 0.75, 0.9, 1])
-    if t is TEXT["es"]:  # decimal comma on the Spanish axis
-        ax.set_yticklabels(["0", "0,25", "0,5", "0,75", "0,9", "1"])
+    ax.set_yticklabels([number(y, lang, 2, trim=True) for y in (0, 0.25, 0.5, 0.75, THRESHOLD, 1)])
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8, frameon=True)
-    ax.set_title(t["energy_title"], fontsize=9)
+    ax.set_title(
+        _("{layer} (256 × 64): energy kept by the top r singular values").format(layer=ENERGY_LAYER),
+        fontsize=9,
+    )
 
 
-DIAGRAMS: dict[str, tuple[Callable[[Any, dict[str, str]], None], tuple[float, float]]] = {
+DIAGRAMS: dict[str, tuple[Callable[[Any, str], None], tuple[float, float]]] = {
     "lora-bypass": (draw_bypass, (8.0, 3.5)),
     "lora-shapes": (draw_shapes, (6.2, 4.6)),
     "energy-curve": (draw_energy, (7.0, 4.2)),

@@ -79,7 +79,7 @@ def expected_tests() -> tuple[str, ...]:
             record = json.loads(line)
             if "collected" in record:
                 return tuple(test_name(i) for i in record["collected"])
-    raise RuntimeError("the contract's tests could not be collected")
+    raise RuntimeError(_("the contract's tests could not be collected"))
 
 
 def test_name(nodeid: str) -> str:

@@ -34,6 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import i18n
 from ..figures import FIGURES
 from ..i18n import LANGUAGES, N_, gettext_for
 from . import breaks, handin
@@ -47,7 +48,7 @@ FEEDBACK_CAP = 240  # in a learner's own report, one line
 READ = 4000  # characters of a prediction searched for its number
 HTML_NAME, MARKDOWN_NAME = "predictions.html", "predictions.md"
 CHART = re.compile(r"predictions-\d\d\.\w+\.png")  # the charts' files, beside the report
-NBSP = "\u00a0"
+NBSP = "\u00a0"  # Spanish thousands: 18 432 does not break across lines
 
 
 # --- The map: what each prediction asks about -------------------------------------------------------
@@ -139,10 +140,7 @@ def unit(name: str) -> str:
 
 
 def decimal(x: float, digits: int, lang: str) -> str:
-    text = f"{x:.{digits}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text.replace(".", ",") if lang == "es" else text
+    return i18n.number(x, lang, digits, trim=True, space=NBSP)
 
 
 def count(x: float, lang: str) -> str:
@@ -150,16 +148,13 @@ def count(x: float, lang: str) -> str:
     a share (1% of 103,680) is rounded, below 100 to two decimals."""
     if abs(x - round(x)) > 1e-9 and abs(x) < 100:
         return decimal(x, 2, lang)
-    n = round(x)
-    if lang == "es":
-        return f"{n:,}".replace(",", NBSP) if abs(n) >= 10_000 else str(n)
-    return f"{n:,}"
+    return i18n.number(round(x), lang, space=NBSP)
 
 
 def show(x: float, kind: str, lang: str) -> str:
     """A value of a figure of `kind` (see `unit`), as a reader of `lang` writes it."""
     if kind == "%":
-        return decimal(100 * x, 1, lang) + ("%" if lang == "en" else NBSP + "%")
+        return i18n.percent(x, lang, space=NBSP)
     if kind == "pt":
         _ = gettext_for(lang)
         return _("{x} points").format(x=decimal(100 * x, 1, lang))

@@ -144,8 +144,8 @@ def exercise(reference: dict[str, Any], lang: str, keep_solutions: bool = False)
     measurements left out, check cells marked for nbval, and every output cleared, the check cells'
     too: their reference outputs stay in the cell's metadata, where the grader reads them from the
     package's copy, never from the learner's."""
-    _ = gettext_for(lang)  # noqa: F811 - the notebook's language, not the messages'
-    todo = _("TODO: write this part")
+    say = gettext_for(lang)  # the notebook's language, not the messages': its strings marked N_
+    todo = say(N_("TODO: write this part"))
     nb: dict[str, Any] = json.loads(json.dumps(reference))
     nb["cells"] = [c for c in nb["cells"] if not "".join(c["source"]).lstrip().startswith(REFERENCE_ONLY)]
     for cell in nb["cells"]:
@@ -186,13 +186,14 @@ def new(learner: Learner, lang: str = "en") -> Path:
 
 def starting_files(name: str, lang: str) -> dict[str, str]:
     """The text files of a new workspace, in the workspace's language."""
-    _ = gettext_for(lang)  # noqa: F811 - the workspace's language, not the messages'
-    prompt = _("<!-- Write your prediction here, before you run the break. -->")
-    sections = "".join(f"\n## Break {b.id} — {_(b.title)}\n\n{prompt}\n" for b in breaks.CATALOGUE)
+    say = gettext_for(lang)  # the workspace's language, not the messages': its strings marked N_
+    prompt = say(N_("<!-- Write your prediction here, before you run the break. -->"))
+    sections = "".join(f"\n## Break {b.id} — {say(b.title)}\n\n{prompt}\n" for b in breaks.CATALOGUE)
     skeleton = Path(__file__).with_name("lora_skeleton.py").read_text()
     return {
-        "README.md": _(
-            """# {name}: your phase-28 workspace
+        "README.md": say(
+            N_(
+                """# {name}: your phase-28 workspace
 
 1. Read lab 00 on the course site, then fill in the TODO cells of
    `notebooks/00-lora-by-hand.ipynb` in JupyterLab. Do not edit the `# Check` cells.
@@ -202,13 +203,16 @@ def starting_files(name: str, lang: str) -> dict[str, str]:
 4. For each /break: `minituner break start ID --learner {name}` asks for your prediction in
    `notes/breaks.md` first, then gives you a broken copy of lora.py in `breaks/ID/` to fix.
 """
+            )
         ).format(name=name),
-        "lab/lora.py": skeleton.replace("TODO", _("TODO: write this part")),
-        "notes/notes.md": _(
-            "# Lab 00 — measured values\n\n- initial output diff:\n- post-merge diff:\n"
-            "- trainable parameters of Linear(64, 64) at r=8:\n"
+        "lab/lora.py": skeleton.replace("TODO", say(N_("TODO: write this part"))),
+        "notes/notes.md": say(
+            N_(
+                "# Lab 00 — measured values\n\n- initial output diff:\n- post-merge diff:\n"
+                "- trainable parameters of Linear(64, 64) at r=8:\n"
+            )
         ),
-        "notes/breaks.md": _("# Break predictions\n") + sections,
+        "notes/breaks.md": say(N_("# Break predictions\n")) + sections,
         "learner.toml": f'language = "{lang}"  # the language of the self-checks\' messages\n',
     }
 
