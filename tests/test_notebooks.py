@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -58,11 +59,42 @@ def test_executed_in_order_without_errors(path: Path) -> None:
     assert "Warning" not in streams, f"{path.name}: a warning in the stored outputs"
 
 
-def test_exercise_notebooks_and_the_example_are_built_from_the_references() -> None:
+def builder() -> ModuleType:
     sys.path.insert(0, str(Path(__file__).parent.parent / "tools" / "notebooks"))
     import build  # noqa: PLC0415 - the notebook builder is a script, not a package
 
-    for path, text in build.exercises().items():
+    return build
+
+
+def test_every_notebook_holds_the_cells_its_source_makes() -> None:
+    """Each reference notebook, in both languages, has the cells (type, source, tags) that build.py
+    makes from its source in tools/notebooks; nbval checks their outputs."""
+    build = builder()
+    sources = sorted(p for p in build.HERE.glob("*.py") if p.name != "build.py")
+    built = {name: (source.stem, made) for source in sources for name, made in build.read(source).items()}
+    assert {f"{name}.ipynb" for name in built} == {p.name for p in ENGLISH}
+    for name, (stem, made) in built.items():
+        for lang, path in (("en", NOTEBOOKS / f"{name}.ipynb"), ("es", NOTEBOOKS / f"{name}.es.ipynb")):
+            want = [(c.cell_type, c.source, c.metadata.get("tags")) for c in build.notebook(made, lang).cells]
+            have = [(c["cell_type"], "".join(c["source"]), c["metadata"].get("tags")) for c in cells(path)]
+            assert have == want, f"{path.name} is stale: run `python build.py {stem}` in tools/notebooks"
+
+
+def test_a_template_token_is_replaced_whole_and_an_unknown_one_is_refused() -> None:
+    import nbformat
+
+    from minituner.course.breaks import CATALOGUE
+    from minituner.i18n import gettext_for
+
+    build, brk = builder(), CATALOGUE[0]
+    cell = nbformat.v4.new_markdown_cell("BREAK_ID — BREAK_TITLE", metadata={"lang": "es"})
+    assert build.fill(cell, brk).source == f"{brk.id} — {gettext_for('es')(brk.title)}"
+    with pytest.raises(ValueError, match="BREAK_TITLE_ES"):
+        build.fill(nbformat.v4.new_markdown_cell("BREAK_TITLE_ES"), brk)
+
+
+def test_exercise_notebooks_and_the_example_are_built_from_the_references() -> None:
+    for path, text in builder().exercises().items():
         assert path.read_text() == text, f"{path.name} is stale: run `make notebooks`"
 
 

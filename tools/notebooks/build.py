@@ -3,7 +3,8 @@
 Each source here (`NN_name.py`) is a notebook in jupytext's percent format: `# %%` code cells, shared by
 both languages, and `# %% [markdown] lang="en"` / `lang="es"` markdown twins (an untagged markdown cell
 goes into both). `break_NN.py` is the template of the /break notebooks, one per break of the catalogue,
-with BREAK_ID, BREAK_SLUG, BREAK_TITLE and BREAK_TITLE_ES in place of each break's own.
+with BREAK_ID, BREAK_SLUG and BREAK_TITLE in place of each break's own (the title in the language of
+its cell, by gettext).
 The English notebook is executed top to bottom with a fresh kernel; the Spanish twin gets the very
 same code cells and outputs, and its own markdown. Then the exercise notebooks that new workspaces
 get are written from the references. Run: `make notebooks` (or `python build.py [names]`).
@@ -33,6 +34,7 @@ HERE = Path(__file__).parent
 OUT = HERE.parent.parent / "notebooks"
 EXAMPLE = HERE.parent.parent / "learners" / "example" / "phase-28" / "notebooks"
 TEMPLATE = "break_NN"
+TOKEN = re.compile(r"\bBREAK_[A-Z_]+\b")  # a whole token of the template: BREAK_ID, BREAK_TITLE, ...
 
 
 def read(source: Path) -> dict[str, list[NotebookNode]]:
@@ -44,16 +46,20 @@ def read(source: Path) -> dict[str, list[NotebookNode]]:
 
 
 def fill(cell: NotebookNode, brk: Break) -> NotebookNode:
-    """A template cell with the break's own id, slug and titles (BREAK_TITLE_ES before its prefix)."""
-    source = cell.source
-    for token, value in (
-        ("BREAK_ID", brk.id),
-        ("BREAK_SLUG", brk.slug),
-        ("BREAK_TITLE_ES", gettext_for("es")(brk.title)),
-        ("BREAK_TITLE", brk.title),
-    ):
-        source = source.replace(token, value)
-    return nbformat.from_dict({**cell, "source": source})
+    """A template cell with the break's own id, slug and title, the title in the cell's language:
+    each whole token replaced in one pass, so no token depends on the order of the others."""
+    values = {
+        "BREAK_ID": brk.id,
+        "BREAK_SLUG": brk.slug,
+        "BREAK_TITLE": gettext_for(cell.metadata.get("lang", "en"))(brk.title),
+    }
+
+    def value(token: re.Match[str]) -> str:
+        if token.group() not in values:
+            raise ValueError(f"{TEMPLATE}.py: unknown token {token.group()}; the tokens are {sorted(values)}")
+        return values[token.group()]
+
+    return nbformat.from_dict({**cell, "source": TOKEN.sub(value, cell.source)})
 
 
 def notebook(cells: list[NotebookNode], lang: str) -> NotebookNode:
