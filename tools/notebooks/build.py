@@ -6,8 +6,9 @@ goes into both). `break_NN.py` is the template of the /break notebooks, one per 
 with BREAK_ID, BREAK_SLUG and BREAK_TITLE in place of each break's own (the title in the language of
 its cell, by gettext).
 The English notebook is executed top to bottom with a fresh kernel; the Spanish twin gets the very
-same code cells and outputs, and its own markdown. Then the exercise notebooks that new workspaces
-get are written from the references. Run: `make notebooks` (or `python build.py [names]`).
+same code cells and outputs, and its own markdown. Then what learners get is written from the
+references (`exercises`): the exercise notebooks, and the worked example's notebooks and lab/lora.py.
+Run: `make notebooks` (or `python build.py [names]`).
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from nbformat import NotebookNode
 
 from minituner.course.breaks import CATALOGUE, Break
 from minituner.course.grading import SANITIZE
-from minituner.course.workspace import EXERCISES, exercise, exercise_path
+from minituner.course.workspace import EXERCISES, exercise, exercise_path, lora_file
 from minituner.i18n import gettext_for
 
 HERE = Path(__file__).parent
 OUT = HERE.parent.parent / "notebooks"
-EXAMPLE = HERE.parent.parent / "learners" / "example" / "phase-28" / "notebooks"
+EXAMPLE = HERE.parent.parent / "learners" / "example" / "phase-28"
 TEMPLATE = "break_NN"
 TOKEN = re.compile(r"\bBREAK_[A-Z_]+\b")  # a whole token of the template: BREAK_ID, BREAK_TITLE, ...
 
@@ -68,8 +69,9 @@ def notebook(cells: list[NotebookNode], lang: str) -> NotebookNode:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     for cell in cells:
-        if cell.cell_type == "code":
-            nb.cells.append(nbformat.v4.new_code_cell(cell.source.strip()))
+        if cell.cell_type == "code":  # its tags kept: lab 00's `lab/lora.py` marks what goes into that file
+            tags = {"tags": cell.metadata["tags"]} if "tags" in cell.metadata else {}
+            nb.cells.append(nbformat.v4.new_code_cell(cell.source.strip(), metadata=tags))
         elif cell.cell_type == "markdown" and cell.metadata.get("lang", lang) == lang:
             nb.cells.append(nbformat.v4.new_markdown_cell(cell.source.strip()))
     for i, c in enumerate(nb.cells):
@@ -123,15 +125,24 @@ def main() -> int:
 
 
 def exercises() -> dict[Path, str]:
-    """The learners' notebooks (package data), solutions made TODOs, and the worked example's copy,
-    solutions kept: each file's path and text, from the executed references."""
-    files = {}
+    """What learners get, from the executed references: each file's path and text. The learners'
+    notebooks (package data: solutions made TODOs, no output under a check cell; a new workspace's
+    lab/lora.py is made from lab 00's), and the worked example's, solutions kept, with its lab/lora.py
+    made from lab 00's solution cells."""
+    files: dict[Path, str] = {}
     for name in EXERCISES:
         for lang in ("en", "es"):
             reference = json.loads((OUT / exercise_path(name, lang).name).read_text())
-            files[exercise_path(name, lang)] = exercise(reference, lang)
-        files[EXAMPLE / f"{name}.ipynb"] = exercise(reference_en(name), "en", keep_solutions=True)
-    return {path: json.dumps(nb, indent=1, ensure_ascii=False) + "\n" for path, nb in files.items()}
+            files[exercise_path(name, lang)] = dumps(exercise(reference, lang))
+        example = exercise(reference_en(name), "en", keep_solutions=True)
+        files[EXAMPLE / "notebooks" / f"{name}.ipynb"] = dumps(example)
+        if name == "00-lora-by-hand":
+            files[EXAMPLE / "lab" / "lora.py"] = lora_file(example, "en")
+    return files
+
+
+def dumps(nb: dict[str, object]) -> str:
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
 def reference_en(name: str) -> dict[str, object]:
