@@ -524,14 +524,23 @@ def test_gradebook_in_spanish(
     assert (learners / "gradebook.md").read_text().startswith("# Libro de notas\n")
 
 
-def test_the_skeleton_declares_what_the_contract_calls() -> None:
-    """lab/lora.py starts with every class method and function of the reference, same signatures."""
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_skeleton_declares_what_the_contract_calls(tmp_path: Path, lang: str) -> None:
+    """A new workspace's lab/lora.py (lab 00's cells tagged `lab/lora.py`, from the learner's workbook)
+    declares every class method and function of the reference, same signatures, and each of its
+    eight solutions is a TODO in the workspace's language."""
     import importlib.util
     import inspect
 
-    from minituner import lora as reference
+    from torch import nn
 
-    path = Path(workspace.__file__).with_name("lora_skeleton.py")
+    from minituner import lora as reference
+    from minituner.i18n import gettext_for
+
+    path = workspace.new(Learner(tmp_path, "ana"), lang) / "lab/lora.py"
+    todo = gettext_for(lang)("TODO: write this part")
+    assert path.read_text().count(f'raise NotImplementedError("{todo}")') == 8
+    assert "SOLUTION" not in path.read_text()
     spec = importlib.util.spec_from_file_location("skeleton", path)
     assert spec is not None and spec.loader is not None
     skeleton = importlib.util.module_from_spec(spec)
@@ -544,6 +553,8 @@ def test_the_skeleton_declares_what_the_contract_calls() -> None:
         mine, ref = getattr(skeleton.LoRALinear, name, None), getattr(reference.LoRALinear, name)
         assert mine is not None, f"the skeleton's LoRALinear has no {name}"
         assert list(inspect.signature(mine).parameters) == list(inspect.signature(ref).parameters), name
+    with pytest.raises(NotImplementedError, match=todo):
+        skeleton.LoRALinear(nn.Linear(2, 2))
 
 
 @pytest.mark.slow

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+EXAMPLE_LORA = Path(__file__).parent.parent / "learners" / "example" / "phase-28" / "lab" / "lora.py"
 ENGLISH = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if not p.name.endswith(".es.ipynb"))
 
 
@@ -58,26 +60,55 @@ def test_executed_in_order_without_errors(path: Path) -> None:
     assert "Warning" not in streams, f"{path.name}: a warning in the stored outputs"
 
 
-def test_exercise_notebooks_and_the_example_are_built_from_the_references() -> None:
+def builder() -> ModuleType:
     sys.path.insert(0, str(Path(__file__).parent.parent / "tools" / "notebooks"))
     import build  # noqa: PLC0415 - the notebook builder is a script, not a package
 
-    for path, text in build.exercises().items():
+    return build
+
+
+def test_every_notebook_holds_the_cells_its_source_makes() -> None:
+    """Each reference notebook, in both languages, has the cells (type, source, tags) that build.py
+    makes from its source in tools/notebooks; nbval checks their outputs."""
+    build = builder()
+    sources = sorted(p for p in build.HERE.glob("*.py") if p.name != "build.py")
+    built = {name: (source.stem, made) for source in sources for name, made in build.read(source).items()}
+    assert {f"{name}.ipynb" for name in built} == {p.name for p in ENGLISH}
+    for name, (stem, made) in built.items():
+        for lang, path in (("en", NOTEBOOKS / f"{name}.ipynb"), ("es", NOTEBOOKS / f"{name}.es.ipynb")):
+            want = [(c.cell_type, c.source, c.metadata.get("tags")) for c in build.notebook(made, lang).cells]
+            have = [(c["cell_type"], "".join(c["source"]), c["metadata"].get("tags")) for c in cells(path)]
+            assert have == want, f"{path.name} is stale: run `python build.py {stem}` in tools/notebooks"
+
+
+def test_a_template_token_is_replaced_whole_and_an_unknown_one_is_refused() -> None:
+    import nbformat
+
+    from minituner.course.breaks import CATALOGUE
+    from minituner.i18n import gettext_for
+
+    build, brk = builder(), CATALOGUE[0]
+    cell = nbformat.v4.new_markdown_cell("BREAK_ID — BREAK_TITLE", metadata={"lang": "es"})
+    assert build.fill(cell, brk).source == f"{brk.id} — {gettext_for('es')(brk.title)}"
+    with pytest.raises(ValueError, match="BREAK_TITLE_ES"):
+        build.fill(nbformat.v4.new_markdown_cell("BREAK_TITLE_ES"), brk)
+
+
+def test_exercise_notebooks_and_the_example_are_built_from_the_references() -> None:
+    """The learners' notebooks, and the worked example's notebooks and lab/lora.py."""
+    files = builder().exercises()
+    assert EXAMPLE_LORA in files
+    for path, text in files.items():
         assert path.read_text() == text, f"{path.name} is stale: run `make notebooks`"
 
 
 @pytest.mark.slow
-def test_the_code_a_learner_copies_from_lab_00_passes_mypy_strict(tmp_path: Path) -> None:
-    """Lab 00's implementation cells (not its checks) are what goes into lab/lora.py."""
+def test_the_worked_example_lora_passes_mypy_strict() -> None:
+    """The example's lab/lora.py is lab 00's cells tagged `lab/lora.py`, solved (the test above
+    proves it is what the build makes): the code a learner copies from lab 00 into lab/lora.py."""
     from mypy import api
 
-    code = [
-        "".join(c["source"])
-        for c in cells(NOTEBOOKS / "00-lora-by-hand.ipynb")
-        if c["cell_type"] == "code" and not "".join(c["source"]).startswith("# Check")
-        and "ReferenceLoRALinear" not in "".join(c["source"])
-    ]
-    assert any("class LoRALinear" in c for c in code) and any("def load_lora_state_dict" in c for c in code)
-    (tmp_path / "lora_from_notebook.py").write_text("\n\n".join(code) + "\n")
-    out, err, status = api.run(["--strict", "--no-incremental", str(tmp_path / "lora_from_notebook.py")])
+    code = EXAMPLE_LORA.read_text()
+    assert "class LoRALinear" in code and "def load_lora_state_dict" in code
+    out, err, status = api.run(["--strict", "--no-incremental", str(EXAMPLE_LORA)])
     assert status == 0, out + err

@@ -8,7 +8,7 @@
 # does on the same experiment.
 
 # %% [markdown] lang="es"
-# # Break BREAK_ID — BREAK_TITLE_ES
+# # Break BREAK_ID — BREAK_TITLE
 #
 # **Predice primero.** Antes de ejecutar nada, escribe en `learners/<tú>/phase-28/notes/breaks.md`
 # qué esperas que haga este error (la página `break/BREAK_ID-BREAK_SLUG.es.md` plantea las preguntas).

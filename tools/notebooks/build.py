@@ -3,10 +3,12 @@
 Each source here (`NN_name.py`) is a notebook in jupytext's percent format: `# %%` code cells, shared by
 both languages, and `# %% [markdown] lang="en"` / `lang="es"` markdown twins (an untagged markdown cell
 goes into both). `break_NN.py` is the template of the /break notebooks, one per break of the catalogue,
-with BREAK_ID, BREAK_SLUG, BREAK_TITLE and BREAK_TITLE_ES in place of each break's own.
+with BREAK_ID, BREAK_SLUG and BREAK_TITLE in place of each break's own (the title in the language of
+its cell, by gettext).
 The English notebook is executed top to bottom with a fresh kernel; the Spanish twin gets the very
-same code cells and outputs, and its own markdown. Then the exercise notebooks that new workspaces
-get are written from the references. Run: `make notebooks` (or `python build.py [names]`).
+same code cells and outputs, and its own markdown. Then what learners get is written from the
+references (`exercises`): the exercise notebooks, and the worked example's notebooks and lab/lora.py.
+Run: `make notebooks` (or `python build.py [names]`).
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from nbformat import NotebookNode
 
 from minituner.course.breaks import CATALOGUE, Break
 from minituner.course.grading import SANITIZE
-from minituner.course.workspace import EXERCISES, exercise, exercise_path
+from minituner.course.workspace import EXERCISES, exercise, exercise_path, lora_file
 from minituner.i18n import gettext_for
 
 HERE = Path(__file__).parent
 OUT = HERE.parent.parent / "notebooks"
-EXAMPLE = HERE.parent.parent / "learners" / "example" / "phase-28" / "notebooks"
+EXAMPLE = HERE.parent.parent / "learners" / "example" / "phase-28"
 TEMPLATE = "break_NN"
+TOKEN = re.compile(r"\bBREAK_[A-Z_]+\b")  # a whole token of the template: BREAK_ID, BREAK_TITLE, ...
 
 
 def read(source: Path) -> dict[str, list[NotebookNode]]:
@@ -44,16 +47,20 @@ def read(source: Path) -> dict[str, list[NotebookNode]]:
 
 
 def fill(cell: NotebookNode, brk: Break) -> NotebookNode:
-    """A template cell with the break's own id, slug and titles (BREAK_TITLE_ES before its prefix)."""
-    source = cell.source
-    for token, value in (
-        ("BREAK_ID", brk.id),
-        ("BREAK_SLUG", brk.slug),
-        ("BREAK_TITLE_ES", gettext_for("es")(brk.title)),
-        ("BREAK_TITLE", brk.title),
-    ):
-        source = source.replace(token, value)
-    return nbformat.from_dict({**cell, "source": source})
+    """A template cell with the break's own id, slug and title, the title in the cell's language:
+    each whole token replaced in one pass, so no token depends on the order of the others."""
+    values = {
+        "BREAK_ID": brk.id,
+        "BREAK_SLUG": brk.slug,
+        "BREAK_TITLE": gettext_for(cell.metadata.get("lang", "en"))(brk.title),
+    }
+
+    def value(token: re.Match[str]) -> str:
+        if token.group() not in values:
+            raise ValueError(f"{TEMPLATE}.py: unknown token {token.group()}; the tokens are {sorted(values)}")
+        return values[token.group()]
+
+    return nbformat.from_dict({**cell, "source": TOKEN.sub(value, cell.source)})
 
 
 def notebook(cells: list[NotebookNode], lang: str) -> NotebookNode:
@@ -62,8 +69,9 @@ def notebook(cells: list[NotebookNode], lang: str) -> NotebookNode:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     for cell in cells:
-        if cell.cell_type == "code":
-            nb.cells.append(nbformat.v4.new_code_cell(cell.source.strip()))
+        if cell.cell_type == "code":  # its tags kept: lab 00's `lab/lora.py` marks what goes into that file
+            tags = {"tags": cell.metadata["tags"]} if "tags" in cell.metadata else {}
+            nb.cells.append(nbformat.v4.new_code_cell(cell.source.strip(), metadata=tags))
         elif cell.cell_type == "markdown" and cell.metadata.get("lang", lang) == lang:
             nb.cells.append(nbformat.v4.new_markdown_cell(cell.source.strip()))
     for i, c in enumerate(nb.cells):
@@ -117,15 +125,24 @@ def main() -> int:
 
 
 def exercises() -> dict[Path, str]:
-    """The learners' notebooks (package data), solutions made TODOs, and the worked example's copy,
-    solutions kept: each file's path and text, from the executed references."""
-    files = {}
+    """What learners get, from the executed references: each file's path and text. The learners'
+    notebooks (package data: solutions made TODOs, no output under a check cell; a new workspace's
+    lab/lora.py is made from lab 00's), and the worked example's, solutions kept, with its lab/lora.py
+    made from lab 00's solution cells."""
+    files: dict[Path, str] = {}
     for name in EXERCISES:
         for lang in ("en", "es"):
             reference = json.loads((OUT / exercise_path(name, lang).name).read_text())
-            files[exercise_path(name, lang)] = exercise(reference, lang)
-        files[EXAMPLE / f"{name}.ipynb"] = exercise(reference_en(name), "en", keep_solutions=True)
-    return {path: json.dumps(nb, indent=1, ensure_ascii=False) + "\n" for path, nb in files.items()}
+            files[exercise_path(name, lang)] = dumps(exercise(reference, lang))
+        example = exercise(reference_en(name), "en", keep_solutions=True)
+        files[EXAMPLE / "notebooks" / f"{name}.ipynb"] = dumps(example)
+        if name == "00-lora-by-hand":
+            files[EXAMPLE / "lab" / "lora.py"] = lora_file(example, "en")
+    return files
+
+
+def dumps(nb: dict[str, object]) -> str:
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
 def reference_en(name: str) -> dict[str, object]:

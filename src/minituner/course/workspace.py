@@ -32,6 +32,11 @@ EXERCISE_DIR = Path(str(resources.files("minituner.course") / "exercises"))
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 EXPECTED = "minituner-expected-outputs"  # a check cell's reference outputs, in its metadata
 SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?", re.S | re.M)
+SOLUTION_MARK = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION\n?", re.M)
+LORA = "lab/lora.py"  # the tag of lab 00's cells that make up lab/lora.py, in their order
+LORA_DOC = N_(  # the docstring of lab/lora.py
+    "My LoRA, written by hand (lab 00). Check it from the workspace with: minituner contract lab/lora.py"
+)
 PREDICTION = re.compile(r"<!-- prediction: ([\w.]+) -->")  # a markdown cell the learner writes in
 REFERENCE_ONLY = ("# REFERENCE ONLY", "<!-- reference only -->")  # cells the learner's copy leaves out
 ANSWER = re.compile(r"<!-- BEGIN ANSWER -->.*?<!-- END ANSWER -->", re.S)  # the reference's example
@@ -165,6 +170,15 @@ def exercise(reference: dict[str, Any], lang: str, keep_solutions: bool = False)
     return nb
 
 
+def lora_file(workbook: dict[str, Any], lang: str) -> str:
+    """lab/lora.py from lab 00's workbook: a docstring, then its cells tagged `lab/lora.py` without
+    the solution markers. From a learner's copy it is the file a new workspace starts with (every
+    solution a TODO); from the worked example's, the file the example hands in."""
+    cells = ["".join(c["source"]) for c in workbook["cells"] if LORA in c.get("metadata", {}).get("tags", [])]
+    code = "\n\n\n".join(SOLUTION_MARK.sub("", cell).strip() for cell in cells)
+    return f'"""{gettext_for(lang)(LORA_DOC)}"""\n\n{code}\n'
+
+
 def exercise_path(name: str, lang: str) -> Path:
     """The exercise notebook a new workspace gets (package data, built by `make notebooks`)."""
     return EXERCISE_DIR / (f"{name}.es.ipynb" if lang == "es" else f"{name}.ipynb")
@@ -189,7 +203,7 @@ def starting_files(name: str, lang: str) -> dict[str, str]:
     say = gettext_for(lang)  # the workspace's language, not the messages': its strings marked N_
     prompt = say(N_("<!-- Write your prediction here, before you run the break. -->"))
     sections = "".join(f"\n## Break {b.id} — {say(b.title)}\n\n{prompt}\n" for b in breaks.CATALOGUE)
-    skeleton = Path(__file__).with_name("lora_skeleton.py").read_text()
+    skeleton = lora_file(json.loads(exercise_path("00-lora-by-hand", lang).read_text()), lang)
     return {
         "README.md": say(
             N_(
@@ -205,7 +219,7 @@ def starting_files(name: str, lang: str) -> dict[str, str]:
 """
             )
         ).format(name=name),
-        "lab/lora.py": skeleton.replace("TODO", say(N_("TODO: write this part"))),
+        "lab/lora.py": skeleton,
         "notes/notes.md": say(
             N_(
                 "# Lab 00 — measured values\n\n- initial output diff:\n- post-merge diff:\n"

@@ -1,6 +1,4 @@
-"""LoRA by hand: y = W0 x + (alpha / r) * B A x, with B = 0 at the start (Hu et al., LoRA, section 4.1)."""
-
-from __future__ import annotations
+"""My LoRA, written by hand (lab 00). Check it from the workspace with: minituner contract lab/lora.py"""
 
 import math
 import warnings
@@ -10,11 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2")
-
 
 class LoRALinear(nn.Module):
-    """A frozen nn.Linear plus a trainable update delta_W = (alpha / r) * B @ A, with B @ A thin."""
+    """A frozen nn.Linear plus a trainable update ΔW = (α/r)·B·A, with B·A thin."""
 
     def __init__(
         self,
@@ -60,42 +56,38 @@ class LoRALinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         y: Tensor = self.base(x)  # W0 x (+ bias)
-        if self.merged:  # delta_W is already inside base.weight: adding it again would count it twice
+        if self.merged:  # ΔW is already inside base.weight: adding it again would count it twice
             return y
         return y + self.scaling * F.linear(F.linear(self.dropout(x), self.lora_A), self.lora_B)
 
+    # Block D: leave these three for later; check D tells you when.
     def delta_weight(self) -> Tensor:
-        """delta_W = (alpha / r) * B @ A, shaped like base.weight (out x in)."""
+        """ΔW = (α/r)·B·A, shaped like base.weight (out × in)."""
         return self.scaling * (self.lora_B @ self.lora_A)
 
     @torch.no_grad()
     def merge_(self, safe: bool = False) -> None:
-        """Fold delta_W into base.weight. A and B are kept, so unmerge_() can take it out again."""
+        """Fold ΔW into base.weight once; with safe=True, refuse a result that is not finite."""
         if self.merged:
-            warnings.warn("LoRALinear is already merged; merging again would add delta_W twice", stacklevel=2)
+            warnings.warn("LoRALinear is already merged; merging again would add ΔW twice", stacklevel=2)
             return
         new_weight = self.base.weight + self.delta_weight()
         if safe and not torch.isfinite(new_weight).all():
-            raise ValueError("merge refused: W + delta_W has non-finite values; weights left unchanged")
+            raise ValueError("merge refused: W + ΔW has non-finite values (NaN or inf); weights unchanged")
         self.base.weight.copy_(new_weight)
-        self.merged = True
+        self.merged = True  # A and B are kept, so unmerge_() can take ΔW out again
 
     @torch.no_grad()
     def unmerge_(self) -> None:
-        """Subtract delta_W from base.weight; forward uses the adapter path again."""
+        """Take ΔW back out of base.weight."""
         if not self.merged:
             warnings.warn("LoRALinear is not merged; nothing to unmerge", stacklevel=2)
             return
         self.base.weight.sub_(self.delta_weight())
         self.merged = False
 
-    def extra_repr(self) -> str:
-        return f"r={self.r}, alpha={self.alpha:g}, merged={self.merged}"
 
-
-def _matches(name: str, targets: list[str]) -> bool:
-    """Suffix match on whole dotted parts: 'fc1' matches 'blocks.0.mlp.fc1' but not 'blocks.0.mlp.xfc1'."""
-    return any(name == t or name.endswith("." + t) for t in targets)
+TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2")
 
 
 def wrap_minigpt_with_lora(
@@ -113,13 +105,14 @@ def wrap_minigpt_with_lora(
         raise ValueError("target_modules is empty; name at least one Linear, e.g. 'q_proj'")
     # Collect first, replace after: never change a module tree while iterating over it.
     linears = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear)}
-    unmatched = [t for t in targets if not any(_matches(name, [t]) for name in linears)]
+    # Suffix match on whole dotted parts: 'fc1' selects 'blocks.0.mlp.fc1', never 'blocks.0.mlp.xfc1'.
+    unmatched = [t for t in targets if not any(name == t or name.endswith("." + t) for name in linears)]
     if unmatched:
         # A typo ('q_porj') must not silently train nothing: show the names that do exist.
         raise ValueError(f"target_modules {unmatched} match no nn.Linear; the Linears are: {sorted(linears)}")
     model.requires_grad_(False)  # freeze everything: embedding, LayerNorms, biases, every Linear
     for name, linear in linears.items():
-        if _matches(name, targets):
+        if any(name == t or name.endswith("." + t) for t in targets):
             parent_name, _, child = name.rpartition(".")
             # The new lora_A / lora_B are created after the freeze, so they are the only trainable ones.
             lora = LoRALinear(linear, r=r, alpha=alpha, dropout=dropout).train(linear.training)
