@@ -79,11 +79,10 @@ SHOWN_AS_IS = {
     ("cli.py", "LoRA = ·r\n  "),  # a formula
     ("i18n.py", "language : expected one of "),  # raised while the catalogue is being chosen
     ("handin.py", "usage: python -I -m minituner.course.handin pack HOME | unpack DEST"),  # the grader's own
-    (
-        "conftest.py",
-        "--impl : no such file",
-    ),  # the contract's pytest plugin; `minituner contract` checks first
-    ("lora_skeleton.py", "TODO"),  # the learner's code to write
+    # The contract's pytest plugin: `minituner contract` checks the file first; an import that ends
+    # the process is reported, as the learner's own errors are, in Python's words.
+    ("conftest.py", "--impl : no such file"),
+    ("conftest.py", ": importing it raised "),
     ("breaks.py", "break : lora.py does not contain exactly one "),  # a broken catalogue, a course bug
     ("accounts.py", "not a file name"),  # a grading step's error line, shown as the grading's own are
     ("accounts.py", ": not a folder"),
