@@ -1158,3 +1158,11 @@ def jupyterhub_reserved_message() -> str:
     """The sign-up's message for a reserved name (deploy/jupyterhub_config.py, which runs a hub)."""
     text = (DEPLOY / "jupyterhub_config.py").read_text()
     return ast.literal_eval(re.search(r"RESERVED_MESSAGE = N_\((.*?)\)\n", text).group(1))
+
+
+def test_a_sign_in_carries_no_query_to_the_spawn_page() -> None:
+    """JupyterHub carries a sign-in's query on to where it leads, and any argument of the spawn page
+    starts the server at once, without the language form: the sign-in form's URL holds only next."""
+    text = (DEPLOY / "templates" / "native-login.html").read_text()
+    action = re.search(r'<form action="([^"]*)"', text)
+    assert action is not None and action.group(1) == "{{ login_url }}?next={{ next }}", action

@@ -30,13 +30,20 @@ def test_train_refuses_a_model_with_nothing_to_train() -> None:
         train(model, sampler([(make_splits().irregular, 4)], seed=0), steps=1, lr=1e-3, progress=False)
 
 
-@pytest.mark.slow
+def lowest(name: str) -> float:
+    """The least a machine may measure for a figure: its value less its tolerance."""
+    figure = FIGURES[name]
+    assert figure.tolerance is not None, name
+    return figure.value - figure.tolerance
+
+
 def test_lora_finetune_learns_the_irregular_verbs_and_keeps_the_rules() -> None:
-    result = finetune(load_base(), FinetuneConfig(r=8), progress=False)
-    assert result.trainable == 2304 * 8
-    assert result.irregular_accuracy >= 0.95
-    assert result.retention >= 0.85
-    assert result.losses[-1] < result.losses[0] / 5
+    """The course's recipe (rank 8, replay), as notebook 02 runs it under nbval, on every machine its
+    figures' tolerances allow: from a quarter of the irregular cells to more than nine in ten, and
+    the rules kept on more than nine held-out cells in ten. The fine-tune is paid there, once: its
+    check lines compare these figures with what it measured (notebooks/02-lora-finetune.ipynb)."""
+    assert FIGURES["base.irregular"].value < 0.25
+    assert lowest("lora.r8.irregular") > 0.9 and lowest("lora.r8.retention") > 0.9
 
 
 def test_a_rerun_on_this_machine_gives_the_same_numbers() -> None:
@@ -73,11 +80,10 @@ def test_deterministic_algorithms_would_change_no_number_at_one_thread() -> None
         assert all(torch.equal(x, y) for x, y in weights)
 
 
-@pytest.mark.slow
 def test_another_seed_moves_the_rank_8_figure_by_ten_points() -> None:
-    """Theory 05: another initialisation and batch order move a figure by up to 10 points."""
+    """Theory 05: another initialisation and batch order move a figure by up to 10 points (the
+    seeded runs are notebook 02's, whose check lines compare them with these figures)."""
     seed0, seed1 = FIGURES["lora.r8.irregular"], FIGURES["lora.r8.irregular.seed1"]
-    assert seed1.holds(finetune(load_base(), FinetuneConfig(r=8, seed=1), progress=False).irregular_accuracy)
     assert seed0.value - seed1.value == pytest.approx(0.10, abs=0.005)
 
 
