@@ -5,9 +5,10 @@ the worked example (each notebook differs by a comment, so no verdict is shared 
 with two jobs, then grades the unchanged class again, and prints the seconds of each and the time a
 class of 30 would take at the measured rate. The CPU seconds of the graders (user + system, all
 child processes) are printed beside the wall time: unlike the wall time, they do not grow when
-something else runs on the machine. The sandbox's own cost per workspace (bubblewrap and the
-rlimits around its two runs, the contract and the notebooks) is measured apart: the same Python
-started in it and out of it.
+something else runs on the machine. The time spent writing the reports (gradebook, points,
+predictions and each learner's feedback) is printed as its share of the first grading. The
+sandbox's own cost per workspace (bubblewrap and the rlimits around its two runs, the contract and
+the notebooks) is measured apart: the same Python started in it and out of it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from minituner.course import sandbox
+from minituner.course import feedback, grading, sandbox
 from minituner.course.grading import grade
 
 EXAMPLE = Path(__file__).parent.parent / "learners" / "example"
@@ -61,6 +63,27 @@ def sandbox_cost(repeats: int = 5) -> float:
     return 2 * (inside - outside) / repeats
 
 
+REPORTS = ((grading, "write_gradebook"), (grading, "write_predictions"), (feedback, "write"))
+
+
+def timing_reports() -> list[float]:
+    """Time every call of the functions that write the gradebook, the predictions report and the
+    feedback reports, from now on: the list of their seconds grows as grading calls them."""
+    spent: list[float] = []
+    for module, name in REPORTS:
+        original = getattr(module, name)
+
+        def timed(*args: object, _original: Callable[..., object] = original, **kwargs: object) -> object:
+            start = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                spent.append(time.perf_counter() - start)
+
+        setattr(module, name, timed)
+    return spent
+
+
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 4
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,9 +91,11 @@ def main() -> int:
         learners.mkdir()
         for i in range(n):
             distinct_copy(learners / f"learner{i:02d}", i)
+        reports = timing_reports()
         start, cpu = time.perf_counter(), children_cpu()
         _, graded, passed = grade(learners, jobs=2, rerun=True)
         first, cpu = time.perf_counter() - start, children_cpu() - cpu
+        written = sum(reports)
         start = time.perf_counter()
         grade(learners, jobs=2)
         again = time.perf_counter() - start
@@ -79,6 +104,10 @@ def main() -> int:
     print(f"per workspace: {per:.0f} s of one job (one thread each), {cpu / graded:.0f} s of CPU")
     print(f"a class of 30 at this rate, --jobs 2: {30 * first / graded / 60:.1f} min")
     print(f"the same class again, unchanged: {again:.1f} s")
+    print(
+        f"the reports (gradebook, points, predictions, feedback) in the first grading: {written:.2f} s, "
+        f"{written / first:.1%} of it"
+    )
     print(f"the sandbox's cost per workspace (two runs): {sandbox_cost():.2f} s")
     return 0
 
