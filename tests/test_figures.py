@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from minituner.figures import FIGURES, check
+from minituner.figures import FIGURES, compare
 
 ROOT = Path(__file__).parent.parent
 
@@ -40,18 +40,18 @@ def test_a_chaotic_figure_is_checked_against_the_bound_its_page_teaches() -> Non
     f = FIGURES["alone.retention"]
     assert f.at_most == 0.10
     shown = f.show(f.value)
-    assert check(f.name, 0.046) == f"{f.name}: measured 4.6%, reference run {shown}, at most 10%: True"
-    assert check(f.name, 0.30).endswith(": False")
+    assert compare(f.name, 0.046) == f"{f.name}: measured 4.6%, reference run {shown}, at most 10%: True"
+    assert compare(f.name, 0.30).endswith(": False")
 
 
-def test_check_reads_the_same_on_every_machine_within_tolerance() -> None:
+def test_compare_reads_the_same_on_every_machine_within_tolerance() -> None:
     f = FIGURES["lora.r1.irregular"]
-    assert check(f.name, f.value + f.tolerance).endswith(": True")
-    assert check(f.name, f.value - f.tolerance - 0.001).endswith(": False")
+    assert compare(f.name, f.value + f.tolerance).endswith(": True")
+    assert compare(f.name, f.value - f.tolerance - 0.001).endswith(": False")
     shown = f.show(f.value)
-    assert check(f.name, f.value) == f"{f.name}: measured {shown}, reference run {shown} {f.margin()}: True"
+    assert compare(f.name, f.value) == f"{f.name}: measured {shown}, reference run {shown} {f.margin()}: True"
 
 
 def test_an_unknown_figure_is_named() -> None:
     with pytest.raises(KeyError, match="no figure named 'lora.r3.irregular'"):
-        check("lora.r3.irregular", 0.5)
+        compare("lora.r3.irregular", 0.5)

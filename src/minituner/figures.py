@@ -2,7 +2,7 @@
 
 Training on another CPU (or with other kernels) rounds differently, and 200 steps of AdamW turn a
 rounding difference into a few cells of accuracy. So a trained figure is a value with a tolerance,
-kept once in `figures.toml`: notebooks print `check(name, measured)`, which reads the same on every
+kept once in `figures.toml`: notebooks print `compare(name, measured)`, which reads the same on every
 machine, and the tests check the pages' prose against the same values.
 """
 
@@ -69,7 +69,7 @@ def load() -> dict[str, Figure]:
 FIGURES = load()
 
 
-def check(name: str, measured: float) -> str:
+def compare(name: str, measured: float) -> str:
     """One line for a notebook. nbval's sanitizer hides the measured value (it differs between CPUs),
     so the line compares equal on every machine while the value is within tolerance."""
     if name not in FIGURES:

@@ -8,7 +8,7 @@ import csv
 import sys
 from pathlib import Path
 
-from ..i18n import _, check
+from ..i18n import _, known_language
 from . import breaks, contract, export, grading, mystery, workspace
 
 
@@ -149,7 +149,7 @@ def course_folder(args: argparse.Namespace) -> Path:
 def run(args: argparse.Namespace, lang: str) -> int:
     """One course command; returns the exit code."""
     if args.command == "contract":
-        result = contract.check(args.file, args.select)
+        result = contract.verify(args.file, args.select)
         print(_("contract on {path}: {result}").format(path=args.file, result=result.text(_)))
         return 0 if result.passed else 1
     course = course_folder(args)
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace, lang: str) -> int:
             write_export(args.export, path.with_name("points.csv"), roster)
         return 0
     if args.command == "learner":
-        home = workspace.new(workspace.Learner(course, args.name), check(lang))
+        home = workspace.new(workspace.Learner(course, args.name), known_language(lang))
         print(_("created {path}; next: read its README.md").format(path=home))
         return 0
     if args.action == "list":
@@ -272,7 +272,7 @@ def run_mystery(args: argparse.Namespace, learner: workspace.Learner) -> int:
         for line in mystery.run(learner):
             print(line)
     elif args.action == "check":
-        result = mystery.check(learner)
+        result = mystery.verify_fix(learner)
         if result is None:
             print(
                 _(

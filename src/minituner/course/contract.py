@@ -184,7 +184,7 @@ def judge(results: Results, expected: list[str], output: str, timed_out: bool, w
     return first.with_parts(parts)
 
 
-def check(impl: Path, select: str | None = None) -> Verdict:
+def verify(impl: Path, select: str | None = None) -> Verdict:
     """Run the contract on the lora.py at `impl`, on this machine (a learner checking their own
     file, a break): the harness's isolation, without a sandbox. Writes nothing beside the file."""
     if not impl.is_file():

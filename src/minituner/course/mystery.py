@@ -232,13 +232,13 @@ def unnamed(verdict: Verdict) -> Verdict:
     return replace(verdict, points_to="", parts=tuple(unnamed(p) for p in verdict.parts))
 
 
-def check(learner: Learner) -> Verdict | None:
+def verify_fix(learner: Learner) -> Verdict | None:
     """The contract on the learner's copy, once a diagnosis is written (None until then); a pass is
     logged as the mystery fixed."""
     started(learner)
     if not diagnosis(learner.workspace):
         return None
-    result = unnamed(contract.check(path(learner.workspace)))
+    result = unnamed(contract.verify(path(learner.workspace)))
     if result.passed:
         log(learner, "fixed")
     return result

@@ -300,7 +300,7 @@ def run_break(learner: Learner, brk: Break) -> list[str]:
 def check_break(learner: Learner, brk: Break) -> Verdict:
     """The contract on the learner's copy; a pass is logged as the break fixed."""
     path = started(learner, brk)
-    result = contract.check(path)
+    result = contract.verify(path)
     if result.passed:
         log(learner, brk, "fixed")
     return result
