@@ -12,6 +12,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
+from .errors import BadInput, NotFound
 from .lora import LoRALinear, load_lora_state_dict, lora_state_dict, wrap_minigpt_with_lora
 from .model import MiniGPT
 
@@ -23,11 +24,11 @@ ADAPTER_CONFIG = "minituner_config.json"  # not peft's adapter_config.json: anot
 
 def read_safetensors(path: Path) -> dict[str, Tensor]:
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise NotFound(f"checkpoint not found: {path}")
     try:
         return load_file(path)
     except (SafetensorError, OSError, ValueError) as err:
-        raise ValueError(f"{path} is not a readable safetensors file ({err})") from None
+        raise BadInput(f"{path} is not a readable safetensors file ({err})") from None
 
 
 def write_safetensors(tensors: dict[str, Tensor], path: str | Path) -> None:
@@ -48,10 +49,10 @@ def load_model(path: str | Path) -> MiniGPT:
     expected = model.state_dict()
     missing, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
     if missing or unexpected:
-        raise ValueError(f"{path} is not a Mini-GPT: missing {missing}, unexpected {unexpected}")
+        raise BadInput(f"{path} is not a Mini-GPT: missing {missing}, unexpected {unexpected}")
     for key, want in expected.items():
         if state[key].shape != want.shape:
-            raise ValueError(
+            raise BadInput(
                 f"{path}: {key} expected shape {tuple(want.shape)}, found {tuple(state[key].shape)}"
             )
     model.load_state_dict(state)
@@ -95,14 +96,14 @@ def read_adapter(directory: str | Path) -> tuple[dict[str, Any], dict[str, Tenso
     """The adapter's config (r, alpha, target_modules) and its tensors."""
     config_path = Path(directory) / ADAPTER_CONFIG
     if not config_path.is_file():
-        raise FileNotFoundError(f"adapter config not found: {config_path}")
+        raise NotFound(f"adapter config not found: {config_path}")
     try:
         config = json.loads(config_path.read_text())
         int(config["r"]), float(config["alpha"]), list(config["target_modules"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{config_path} is not an adapter config ({err!r})") from None
+        raise BadInput(f"{config_path} is not an adapter config ({err!r})") from None
     if config.get("model") != "mini-gpt":
-        raise ValueError(f"{config_path} is for model {config.get('model')!r}, expected 'mini-gpt'")
+        raise BadInput(f"{config_path} is for model {config.get('model')!r}, expected 'mini-gpt'")
     return config, read_safetensors(Path(directory) / ADAPTER_WEIGHTS)
 
 
@@ -115,11 +116,15 @@ def load_adapter(model: nn.Module, directory: str | Path) -> nn.Module:
     layers = [m for m in model.modules() if isinstance(m, LoRALinear)]
     wrap_args = {"r": config["r"], "alpha": config["alpha"], "target_modules": config["target_modules"]}
     if not layers:
-        load_lora_state_dict(wrap_minigpt_with_lora(copy.deepcopy(model), **wrap_args), state)
+        try:  # on a copy: what does not fit is the adapter's fault, and the model stays as it was
+            load_lora_state_dict(wrap_minigpt_with_lora(copy.deepcopy(model), **wrap_args), state)
+        except (TypeError, KeyError, ValueError) as err:
+            reason = " ".join(map(str, err.args))
+            raise BadInput(f"{directory} does not fit a Mini-GPT: {reason}") from None
         wrap_minigpt_with_lora(model, **wrap_args)
     elif any((m.r, m.alpha) != (config["r"], float(config["alpha"])) for m in layers):
         found = sorted({(m.r, m.alpha) for m in layers})
-        raise ValueError(
+        raise BadInput(
             f"adapter has r={config['r']}, alpha={config['alpha']}; the model's adapters have "
             f"(r, alpha) {found}"
         )

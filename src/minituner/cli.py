@@ -15,6 +15,7 @@ from pathlib import Path
 from . import checkpoint, recipes
 from .course import cli as course_cli
 from .course.cli import positive_float, positive_int
+from .errors import NotFound, UserError
 from .evaluate import accuracy, accuracy_by_tense
 from .grammar import make_splits
 from .i18n import LANGUAGES, _, language, use
@@ -98,6 +99,8 @@ def cmd_info() -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
+    if not args.out.parent.is_dir():  # before minutes of training
+        raise NotFound(_("no such folder: {path}").format(path=args.out.parent))
     start = time.perf_counter()
     model = recipes.pretrain(recipes.PretrainConfig(steps=args.steps, seed=args.seed))
     seconds = time.perf_counter() - start
@@ -156,8 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd_eval(args)
         else:
             return course_cli.run(args, lang)
-    except (ValueError, TypeError, KeyError, OSError, RuntimeError, SyntaxError) as err:
-        reason = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print("minituner: " + _("error: {reason}").format(reason=reason), file=sys.stderr)
+    except UserError as err:  # bad input, told in one line; anything else is a bug: its traceback shows
+        print("minituner: " + _("error: {reason}").format(reason=err), file=sys.stderr)
         return 1
     return 0

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .. import lora as reference
+from ..errors import LearnerCodeFailed, Unknown
 from ..i18n import N_, _
 
 LORA_FILE = Path(reference.__file__)
@@ -504,7 +505,7 @@ def get(break_id: str) -> Break:
         if brk.id == break_id:
             return brk
     ids = ", ".join(b.id for b in CATALOGUE)
-    raise KeyError(_("unknown break {id!r}; the breaks are: {ids}").format(id=break_id, ids=ids))
+    raise Unknown(_("unknown break {id!r}; the breaks are: {ids}").format(id=break_id, ids=ids))
 
 
 def observe(break_id: str, lora: ModuleType) -> list[str]:
@@ -512,6 +513,15 @@ def observe(break_id: str, lora: ModuleType) -> list[str]:
     brk = get(break_id)
     torch.manual_seed(0)
     return brk.observe(lora)
+
+
+def observe_copy(break_id: str, path: Path, name: str) -> list[str]:
+    """The symptom lines of one break, measured on a learner's copy of lora.py (loaded as module
+    `name`): whatever that code raises while it loads or runs is the learner's, told in one line."""
+    try:
+        return observe(break_id, load_module(path.read_text(), name))
+    except Exception as err:  # noqa: BLE001 - the learner's code raised it
+        raise LearnerCodeFailed(_("{path} raised {error}").format(path=path, error=_raised(err))) from err
 
 
 def diff(break_id: str, fix: bool = False) -> str:

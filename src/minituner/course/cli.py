@@ -8,6 +8,7 @@ import csv
 import sys
 from pathlib import Path
 
+from ..errors import BadInput, NotFound
 from ..i18n import _, known_language
 from . import breaks, contract, export, grading, mystery, workspace
 
@@ -142,7 +143,7 @@ def course_folder(args: argparse.Namespace) -> Path:
     if folder is None:
         return workspace.find_course()
     if not folder.is_dir():
-        raise FileNotFoundError(_("--course {path}: no such folder").format(path=folder))
+        raise NotFound(_("--course {path}: no such folder").format(path=folder))
     return folder.resolve()
 
 
@@ -155,7 +156,7 @@ def run(args: argparse.Namespace, lang: str) -> int:
     course = course_folder(args)
     if args.command == "grade":
         if args.export and args.roster is None:
-            raise ValueError(_("--export {platform} needs --roster FILE").format(platform=args.export))
+            raise BadInput(_("--export {platform} needs --roster FILE").format(platform=args.export))
         roster = export.read_roster(args.roster) if args.export else []  # its errors before any grading
         path, n, ok = grading.grade(
             args.folder or course / "learners",
@@ -245,7 +246,7 @@ def run_mystery(args: argparse.Namespace, learner: workspace.Learner) -> int:
     before `reveal`."""
     name, where = learner.name, mystery.WHERE
     if args.action == "start":
-        raise ValueError(
+        raise BadInput(
             _(
                 "the mystery break asks for no prediction: "
                 "take it with `minituner break mystery --learner {name}`"

@@ -23,6 +23,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..errors import NotFound, NotInstalled
 from ..i18n import N_, _
 from . import breaks
 from .verdict import PASS, Status, Verdict
@@ -46,7 +47,7 @@ def require_extra() -> None:
     """Fail with one line that names the missing packages, before anything runs."""
     missing = [name for name in EXTRA if importlib.util.find_spec(name) is None]
     if missing:
-        raise RuntimeError(
+        raise NotInstalled(
             _("this needs {missing}: pip install 'minituner[grade]'").format(missing=", ".join(missing))
         )
 
@@ -188,7 +189,7 @@ def verify(impl: Path, select: str | None = None) -> Verdict:
     """Run the contract on the lora.py at `impl`, on this machine (a learner checking their own
     file, a break): the harness's isolation, without a sandbox. Writes nothing beside the file."""
     if not impl.is_file():
-        raise FileNotFoundError(_("no such file: {path}").format(path=impl))
+        raise NotFound(_("no such file: {path}").format(path=impl))
     require_extra()
     from .sandbox import environment
 

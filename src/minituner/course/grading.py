@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..errors import NotFound
 from ..i18n import N_, gettext_for
 from . import breaks, checks, contract, feedback, handin, mystery, sandbox
 from .predictions import Said
@@ -477,12 +478,12 @@ def grade(
     else:
         sandbox.require_unsandboxed_python()
     if not learners.is_dir():
-        raise FileNotFoundError(_("no such folder: {path}").format(path=learners))
+        raise NotFound(_("no such folder: {path}").format(path=learners))
     homes = sorted(
         p / PHASE for p in learners.iterdir() if not p.is_symlink() and p.is_dir() and (p / PHASE).is_dir()
     )
     if not homes:
-        raise FileNotFoundError(_("no workspace (NAME/phase-28/) under {path}").format(path=learners))
+        raise NotFound(_("no workspace (NAME/phase-28/) under {path}").format(path=learners))
     cache_dir = learners / ".grading-cache"
     if rerun:
         shutil.rmtree(cache_dir, ignore_errors=True)
