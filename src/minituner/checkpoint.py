@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -73,20 +74,35 @@ def load_base() -> MiniGPT:
     return load_model(base_path())
 
 
+@dataclass(frozen=True)
+class AdapterSpec:
+    """What a saved adapter's config says: one rank and one alpha for every wrapped Linear."""
+
+    r: int
+    alpha: float
+    target_modules: list[str]  # the Linears' own names (q_proj...), sorted
+
+
+def adapter_spec(model: nn.Module) -> AdapterSpec:
+    """The r, alpha and targets of a wrapped model; a model whose LoRA layers disagree on r or alpha
+    is refused (one config could not describe it), with each layer's (r, alpha)."""
+    layers = {n: m for n, m in model.named_modules() if isinstance(m, LoRALinear)}
+    if not layers:
+        raise ValueError("model has no LoRA adapters; call wrap_minigpt_with_lora first")
+    specs = {(m.r, m.alpha) for m in layers.values()}
+    if len(specs) > 1:
+        each = ", ".join(f"{n} (r={m.r}, alpha={m.alpha:g})" for n, m in layers.items())
+        raise ValueError(f"the LoRA layers disagree on r or alpha, which one config cannot hold: {each}")
+    ((r, alpha),) = specs
+    return AdapterSpec(r, alpha, sorted({n.rsplit(".", 1)[-1] for n in layers}))
+
+
 def save_adapter(model: nn.Module, directory: str | Path) -> Path:
     """Write adapter.safetensors (A and B only) and minituner_config.json (r, alpha, targets)."""
-    layers = [m for m in model.modules() if isinstance(m, LoRALinear)]
-    if not layers:
-        raise ValueError("model has no LoRA adapters to save")
+    spec = adapter_spec(model)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    names = [n for n, m in model.named_modules() if isinstance(m, LoRALinear)]
-    config = {
-        "model": "mini-gpt",
-        "r": layers[0].r,
-        "alpha": layers[0].alpha,
-        "target_modules": sorted({n.rsplit(".", 1)[-1] for n in names}),
-    }
+    config = {"model": "mini-gpt", "r": spec.r, "alpha": spec.alpha, "target_modules": spec.target_modules}
     write_safetensors(lora_state_dict(model), directory / ADAPTER_WEIGHTS)
     (directory / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     return directory
