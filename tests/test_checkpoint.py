@@ -17,6 +17,7 @@ from minituner.checkpoint import (
     read_adapter,
     save_adapter,
     save_model,
+    write_safetensors,
 )
 from minituner.course.breaks import with_random_B
 from minituner.evaluate import accuracy, predict
@@ -82,8 +83,20 @@ def test_corrupt_checkpoint_is_named(tmp_path: Path) -> None:
 
 def test_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
     save_adapter(trained_adapter(), tmp_path)
-    with pytest.raises(ValueError, match="is not a Mini-GPT: missing"):
+    with pytest.raises(
+        ValueError, match=r"adapter.safetensors is not a Mini-GPT: Missing key\(s\) in state_dict: "
+    ):
         load_model(tmp_path / "adapter.safetensors")
+
+
+def test_checkpoint_with_a_mis_shaped_weight_is_refused_in_one_line(tmp_path: Path) -> None:
+    state = {k: v.contiguous() for k, v in MiniGPT().state_dict().items()}
+    state["blocks.0.ln1.weight"] = torch.zeros(3)
+    write_safetensors(state, tmp_path / "m.safetensors")
+    with pytest.raises(ValueError) as err:
+        load_model(tmp_path / "m.safetensors")
+    assert "is not a Mini-GPT: size mismatch for blocks.0.ln1.weight: " in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 def test_adapter_roundtrip_through_files(tmp_path: Path) -> None:

@@ -47,16 +47,11 @@ def load_model(path: str | Path) -> MiniGPT:
     path = Path(path)
     state = read_safetensors(path)
     model = MiniGPT()
-    expected = model.state_dict()
-    missing, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
-    if missing or unexpected:
-        raise BadInput(f"{path} is not a Mini-GPT: missing {missing}, unexpected {unexpected}")
-    for key, want in expected.items():
-        if state[key].shape != want.shape:
-            raise BadInput(
-                f"{path}: {key} expected shape {tuple(want.shape)}, found {tuple(state[key].shape)}"
-            )
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:  # PyTorch's list of missing, unexpected and mis-shaped keys
+        reason = " ".join(str(err).split()).removeprefix("Error(s) in loading state_dict for MiniGPT: ")
+        raise BadInput(f"{path} is not a Mini-GPT: {reason}") from None
     return model.eval()
 
 
