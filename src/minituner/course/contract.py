@@ -144,6 +144,20 @@ def groups(expected: list[str]) -> list[str]:
     return list(dict.fromkeys(name.split("[")[0] for name in expected))
 
 
+def error_lines(failure: str) -> str:
+    """What a pytest failure says went wrong (its `E` lines), without the test's source above them."""
+    return "\n".join(line for line in ANSI.sub("", failure).splitlines() if line.startswith("E "))
+
+
+def points_to(test: str, failure: str) -> str:
+    """The /break whose bug this failure of `test` looks like: of the breaks that test catches, the
+    one whose symptom the failure shows (break 09, not 05, for a merge that is only imprecise), else
+    the first; "" when it catches none."""
+    caught = [b for b in breaks.CATALOGUE if b.catching_test == test]
+    shown = [b for b in caught if b.symptom in error_lines(failure)] or caught
+    return shown[0].id if shown else ""
+
+
 def judge(results: Results, expected: list[str], output: str, timed_out: bool, where: str = "") -> Verdict:
     """The verdict on one file's tests: every expected test passed, and no other test ran. Its parts
     are the tests by function (a function passes when all its cases do)."""
@@ -177,9 +191,9 @@ def judge(results: Results, expected: list[str], output: str, timed_out: bool, w
         elif outcome["outcome"] != "passed":
             message = reason(outcome["message"])
             slow = re.search(r"\btime ?out\b|timed out", ANSI.sub("", outcome["message"]), re.I)
-            shown = [b.id for b in breaks.CATALOGUE if b.catching_test == group]
             status = Status.TIMEOUT if slow else Status.FAIL
-            failures[group] = Verdict(status, at, "{error}", {"error": message}, shown[0] if shown else "")
+            shown = points_to(group, outcome["message"])
+            failures[group] = Verdict(status, at, "{error}", {"error": message}, shown)
     parts = [replace(failures[g], where=g) if g in failures else Verdict(Status.PASS, g) for g in everything]
     first = next((failures[g] for g in everything if g in failures), PASS)
     return first.with_parts(parts)
