@@ -138,7 +138,7 @@ def test_a_bug_is_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for bug in (TypeError("a bug"), ValueError("a bug"), KeyError("a bug")):
 
-        def broken(bug: Exception = bug) -> None:
+        def broken(args: object, lang: str, bug: Exception = bug) -> int:
             raise bug
 
         monkeypatch.setattr(minituner.cli, "cmd_info", broken)
