@@ -472,11 +472,34 @@ def grade(
     Returns the csv's path, the number of workspaces and how many passed every item.
     """
     _ = gettext_for(lang)  # the gradebook's language
+    require_grader(sandboxed)
+    homes = workspaces(learners, _)
+    cache = open_cache(learners / ".grading-cache", rerun)
+    settings = Settings(cell_timeout, timeout, sandbox.Limits(memory=memory), sandboxed, learners)
+    contract.expected_tests()  # collected once, before any learner's code runs
+    points = Rubric.load(rubric)
+    points.refuse_unknown(known_parts(), rubric)
+    graded = grade_all(homes, settings, cache, jobs, lang)
+    rows = [row for row, _said in graded]
+    write_gradebook(learners, [h.parent.name for h in homes], rows, _, sandboxed, points)
+    said = {home.parent.name: mine for home, (_row, mine) in zip(homes, graded, strict=True)}
+    write_predictions(learners, said, lang)  # predictions.html and .md: the class's predictions
+    write_feedback(learners, homes, graded, points, release)
+    return learners / "gradebook.csv", len(rows), sum(all(v.passed for v in r.values()) for r in rows)
+
+
+def require_grader(sandboxed: bool) -> None:
+    """Refuse at once, in one line, when what grading needs is missing: the grade extra, and
+    bubblewrap (or, without it, a Python that the unprivileged account can run)."""
     contract.require_extra()
     if sandboxed:
-        sandbox.bwrap()  # refuse at once, in one line, when bubblewrap is missing
+        sandbox.bwrap()
     else:
         sandbox.require_unsandboxed_python()
+
+
+def workspaces(learners: Path, _: Callable[[str], str]) -> list[Path]:
+    """Every learners/NAME/phase-28 (no link), sorted; at least one."""
     if not learners.is_dir():
         raise NotFound(_("no such folder: {path}").format(path=learners))
     homes = sorted(
@@ -484,14 +507,21 @@ def grade(
     )
     if not homes:
         raise NotFound(_("no workspace (NAME/phase-28/) under {path}").format(path=learners))
-    cache_dir = learners / ".grading-cache"
+    return homes
+
+
+def open_cache(folder: Path, rerun: bool) -> Cache:
+    """The verdicts of earlier gradings, emptied first with `rerun`."""
     if rerun:
-        shutil.rmtree(cache_dir, ignore_errors=True)
-    settings = Settings(cell_timeout, timeout, sandbox.Limits(memory=memory), sandboxed, learners)
-    cache = Cache(cache_dir)
-    contract.expected_tests()  # collected once, before any learner's code runs
-    points = Rubric.load(rubric)
-    points.refuse_unknown(known_parts(), rubric)
+        shutil.rmtree(folder, ignore_errors=True)
+    return Cache(folder)
+
+
+def grade_all(
+    homes: list[Path], settings: Settings, cache: Cache, jobs: int, lang: str
+) -> list[tuple[dict[str, Verdict], Said]]:
+    """Each workspace's verdicts and predictions, `jobs` at once; a workspace that breaks the grader
+    gets an error on every item, and the others are graded."""
 
     def one(home: Path) -> tuple[dict[str, Verdict], Said]:
         try:
@@ -506,18 +536,25 @@ def grade(
             return dict.fromkeys(ITEMS, broken), Said(lang)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        graded = list(pool.map(one, homes))
-    rows = [row for row, _said in graded]
-    write_gradebook(learners, [h.parent.name for h in homes], rows, _, sandboxed, points)
-    said = {home.parent.name: mine for home, (_row, mine) in zip(homes, graded, strict=True)}
-    write_predictions(learners, said, lang)  # predictions.html and .md: the class's predictions
+        return list(pool.map(one, homes))
+
+
+def write_feedback(
+    learners: Path,
+    homes: list[Path],
+    graded: list[tuple[dict[str, Verdict], Said]],
+    points: Rubric,
+    release: bool,
+) -> None:
+    """A feedback report per learner in feedback/NAME/, in their language; copied into their
+    workspace with `release`."""
     kinds = {item: kind_of(item) for item in ITEMS}
     for home, (row, mine) in zip(homes, graded, strict=True):
-        name = home.parent.name
-        report = feedback.write(learners / "feedback", name, row, points, mine.language, kinds, mine)
+        report = feedback.write(
+            learners / "feedback", home.parent.name, row, points, mine.language, kinds, mine
+        )
         if release:
             feedback.release(report, home)
-    return learners / "gradebook.csv", len(rows), sum(all(v.passed for v in r.values()) for r in rows)
 
 
 def header(_: Callable[[str], str]) -> list[str]:
