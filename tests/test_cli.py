@@ -151,3 +151,16 @@ def test_pretrain_refuses_an_output_folder_that_does_not_exist(
 ) -> None:
     code, _, err = run(capsys, "pretrain", "--out", str(tmp_path / "no" / "base.safetensors"))
     assert code == 1 and err == f"minituner: error: no such folder: {tmp_path / 'no'}\n"
+
+
+def test_a_contract_run_writes_nothing_beside_the_learners_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """pytest imports the learner's lora.py in `python -I -B`: no __pycache__ appears in their folder."""
+    from minituner import lora
+
+    copy = tmp_path / "lora.py"
+    copy.write_text(Path(lora.__file__).read_text())
+    code, out, _ = run(capsys, "contract", str(copy), "-k", "test_merge_equivalence")
+    assert code == 0 and "pass" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lora.py"]

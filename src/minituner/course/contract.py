@@ -4,11 +4,11 @@ The tests live in `minituner/course/tests/` (package data), so a wheel install c
 learner's file and grade a class without the course repository. Running them needs the `grade`
 extra (pytest, nbval): `pip install 'minituner[grade]'`.
 
-pytest runs in a harness the file under test cannot configure: `python -I` (no current folder on
-the path, no PYTHON* variables), `--noconftest` and a trusted ini of ours (`-c`), a root folder and a
-working folder of its own, only the plugins named here, and the outcomes sent to a descriptor
-(`minituner.course.harness`). The verdict requires exactly the contract's tests: none collected, one
-missing, a stray one or a skipped one is never a pass.
+pytest runs in a harness the file under test cannot configure: `python -I -B` (no current folder on
+the path, no PYTHON* variables, no __pycache__ beside the file), `--noconftest` and a trusted ini of
+ours (`-c`), a root folder and a working folder of its own, only the plugins named here, and the
+outcomes sent to a descriptor (`minituner.course.harness`). The verdict requires exactly the
+contract's tests: none collected, one missing, a stray one or a skipped one is never a pass.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def pytest_command(
     args: list[str], scratch: str, results_fd: int, plugins: tuple[str, ...] = ()
 ) -> list[str]:
     """The isolated pytest command line; `scratch` is its root and working folder (not the learner's)."""
-    cmd = [sys.executable, "-I", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest"]
+    cmd = [sys.executable, "-I", "-B", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest"]
     cmd += ["-c", f"{scratch}/pytest.ini", "--rootdir", scratch, f"--results-fd={results_fd}"]
     for plugin in (*PLUGINS, *plugins):
         cmd += ["-p", plugin]

@@ -31,18 +31,17 @@ from pathlib import Path
 from ..errors import NotFound
 from ..i18n import N_, gettext_for
 from . import breaks, checks, contract, feedback, handin, mystery, sandbox
-from .predictions import Said
+from .predictions import Said, workbooks
 from .predictions import read as read_predictions
 from .predictions import report as write_predictions
 from .rubric import Rubric
 from .verdict import PASS, Status, Verdict
 from .workspace import (
-    ANSWER,
     EXERCISES,
     EXPECTED,
     PHASE,
-    PREDICTION,
     Workspace,
+    check_ids,
     exercise_path,
     is_check,
     predictions,
@@ -58,7 +57,6 @@ HEADERS = {
 }
 SANITIZE = Path(__file__).parent.parent / "nbval-sanitize.cfg"
 NO_SANDBOX = N_("Graded without a sandbox (--no-sandbox): the learners' code ran with the grader's rights.")
-CHECK_CALL = re.compile(r"""check\(\s*["'](\d\d\.\w+)["']""")
 
 
 @dataclass(frozen=True)
@@ -116,37 +114,13 @@ class Cache:
 
 def prediction_ids() -> list[str]:
     """Every prediction cell of the five workbooks, in order."""
-    ids = []
-    for name in EXERCISES:
-        for cell in json.loads(exercise_path(name, "en").read_text())["cells"]:
-            marker = PREDICTION.search("".join(cell["source"]))
-            if cell["cell_type"] == "markdown" and marker:
-                ids.append(marker.group(1))
-    return ids
+    return list(workbooks("en").questions)
 
 
-def grade_predictions(ws: Workspace) -> Verdict:
-    """Pass when every prediction cell holds the learner's text, else which ones are empty; a part
-    per prediction."""
-    written: dict[str, bool] = {}
-    for name in EXERCISES:
-        template = json.loads(exercise_path(name, ws.language).read_text())["cells"]
-        try:
-            handed_in = json.loads(ws.notebook(name).read_text())["cells"]
-            texts = {
-                m.group(1): "".join(c["source"])
-                for c in handed_in
-                if c["cell_type"] == "markdown" and (m := PREDICTION.search("".join(c["source"])))
-            }
-        except (OSError, ValueError, KeyError, TypeError):
-            texts = {}
-        for cell in template:
-            marker = PREDICTION.search("".join(cell["source"]))
-            if cell["cell_type"] != "markdown" or marker is None:
-                continue
-            blank = " ".join(ANSWER.sub("", "".join(cell["source"])).split())
-            written[marker.group(1)] = " ".join(texts.get(marker.group(1), blank).split()) != blank
-    parts = [passed_at(i) if written.get(i) else Verdict(Status.MISSING, i) for i in prediction_ids()]
+def grade_predictions(said: Said) -> Verdict:
+    """Pass when every prediction cell holds the learner's own text (what the class report shows of
+    it: more than the cell's question), else which ones are empty; a part per prediction."""
+    parts = [passed_at(i) if said.cells.get(i) else Verdict(Status.MISSING, i) for i in prediction_ids()]
     empty = [p.where for p in parts if not p.passed]
     if empty:
         return Verdict(Status.MISSING, "", "{error}", {"error": ", ".join(empty)}, parts=tuple(parts))
@@ -268,18 +242,9 @@ def grade_contract(ws: Workspace, run: Runner, cache: Cache, lab_files: bytes) -
     return verdict
 
 
-CHECK_LETTER = re.compile(r"^# Check ([A-Z])\b", re.M)
-
-
-def check_ids(name: str, source: str) -> list[str]:
-    """The checks a check cell makes: the names it calls check() with, or lab 00's 'Check A' as 00.A."""
-    return CHECK_CALL.findall(source) or [f"{name[:2]}.{x}" for x in CHECK_LETTER.findall(source)]
-
-
 def lab_checks(name: str) -> list[str]:
     """Every check of a lab, from the package's copy of its workbook."""
-    cells = json.loads(exercise_path(name, "en").read_text())["cells"]
-    return [i for c in cells if is_check(c) for i in check_ids(name, "".join(c["source"]))]
+    return list(workbooks("en").lab_checks[name])
 
 
 @dataclass(frozen=True)
@@ -415,7 +380,7 @@ def grade_workspace(home: Path, settings: Settings, cache: Cache) -> tuple[dict[
         sandbox.prepare(copy)
         lang = ws.language  # read, as everything of the copy, before any of the learner's code runs
         said = replace(read_predictions(copy), language=lang)
-        row = {"predictions": grade_predictions(ws), "breaks": grade_breaks(ws)}
+        row = {"predictions": grade_predictions(said), "breaks": grade_breaks(ws)}
         row["contract"] = grade_contract(ws, run, cache, lab)
         notebooks = grade_notebooks(ws, run, cache, others)
         row |= {column: notebooks[name] for column, name in LABS.items()}

@@ -139,6 +139,15 @@ def is_check(cell: dict[str, Any]) -> bool:
     return cell["cell_type"] == "code" and source.startswith("# Check")
 
 
+CHECK_CALL = re.compile(r"""check\(\s*["'](\d\d\.\w+)["']""")
+CHECK_LETTER = re.compile(r"^# Check ([A-Z])\b", re.M)
+
+
+def check_ids(name: str, source: str) -> list[str]:
+    """The checks a check cell makes: the names it calls check() with, or lab 00's 'Check A' as 00.A."""
+    return CHECK_CALL.findall(source) or [f"{name[:2]}.{x}" for x in CHECK_LETTER.findall(source)]
+
+
 def exercise(reference: dict[str, Any], lang: str, keep_solutions: bool = False) -> dict[str, Any]:
     """A learner's copy of a reference notebook: every solution a TODO and every example prediction
     an empty space to write in (both kept only for the worked example), the reference's own
