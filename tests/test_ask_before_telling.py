@@ -15,8 +15,14 @@ import yaml
 
 import minituner
 from minituner import checkpoint, evaluate, grammar, interop, lora, model, recipes, train
-from minituner.course.grading import check_ids
-from minituner.course.workspace import EXERCISES, PREDICTION, REFERENCE_ONLY, exercise_path, is_check
+from minituner.course.workspace import (
+    EXERCISES,
+    PREDICTION,
+    REFERENCE_ONLY,
+    check_ids,
+    exercise_path,
+    is_check,
+)
 from minituner.figures import FIGURES
 
 ROOT = Path(__file__).parent.parent

@@ -28,16 +28,42 @@ class FailedTests:
             self.texts.append(report.longreprtext)
 
 
+@pytest.fixture(scope="module")
+def caught(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, list[str]]]:
+    """Each break's catching test run on its broken copy: pytest's exit code and its failure texts."""
+    runs = {}
+    for brk in breaks.CATALOGUE:
+        broken = tmp_path_factory.mktemp(f"break-{brk.id}") / "lora.py"
+        broken.write_text(breaks.apply(PRISTINE, brk))
+        failed = FailedTests()
+        args = ["-q", "-p", "no:cacheprovider", "-p", "no:xdist", str(contract.TESTS)]
+        code = pytest.main([*args, "--impl", str(broken), "-k", brk.catching_test], plugins=[failed])
+        runs[brk.id] = (code, failed.texts)
+    return runs
+
+
 @pytest.mark.parametrize("brk", breaks.CATALOGUE, ids=lambda b: f"{b.id}-{b.slug}")
-def test_break_is_caught_by_its_named_test(brk: breaks.Break, tmp_path: Path) -> None:
-    broken = tmp_path / "lora.py"
-    broken.write_text(breaks.apply(PRISTINE, brk))
-    failed = FailedTests()
-    args = ["-q", "-p", "no:cacheprovider", "-p", "no:xdist", str(contract.TESTS)]
-    code = pytest.main([*args, "--impl", str(broken), "-k", brk.catching_test], plugins=[failed])
+def test_break_is_caught_by_its_named_test(
+    brk: breaks.Break, caught: dict[str, tuple[int, list[str]]]
+) -> None:
+    code, texts = caught[brk.id]
     assert code == pytest.ExitCode.TESTS_FAILED
-    assert any(brk.symptom in text for text in failed.texts), failed.texts
+    assert any(brk.symptom in contract.error_lines(text) for text in texts), texts
     assert breaks.revert(breaks.apply(PRISTINE, brk), brk) == PRISTINE  # the fix restores every byte
+
+
+def test_each_symptom_is_shown_by_its_own_break_only(caught: dict[str, tuple[int, list[str]]]) -> None:
+    """A symptom is specific: no other break's failing run shows it (not "assert", which any failed
+    assertion shows), so a failure of a test that catches several breaks points to the right one."""
+    for brk in breaks.CATALOGUE:
+        shown_by = [
+            i
+            for i, (_, texts) in caught.items()
+            if any(brk.symptom in contract.error_lines(t) for t in texts)
+        ]
+        assert shown_by == [brk.id], (brk.id, brk.symptom, shown_by)
+        texts = caught[brk.id][1]
+        assert any(contract.points_to(brk.catching_test, t) == brk.id for t in texts), brk.id
 
 
 @pytest.mark.parametrize("brk", breaks.CATALOGUE, ids=lambda b: f"{b.id}-{b.slug}")

@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from minituner.checkpoint import (
+    AdapterSpec,
+    adapter_spec,
     base_path,
     load_adapter,
     load_base,
@@ -14,10 +17,12 @@ from minituner.checkpoint import (
     read_adapter,
     save_adapter,
     save_model,
+    write_safetensors,
 )
 from minituner.course.breaks import with_random_B
 from minituner.evaluate import accuracy, predict
 from minituner.grammar import conjugate_regular, make_splits
+from minituner.interop import export_peft_adapter
 from minituner.lora import LoRALinear, load_lora_state_dict, lora_state_dict, wrap_minigpt_with_lora
 from minituner.model import MiniGPT
 
@@ -78,8 +83,20 @@ def test_corrupt_checkpoint_is_named(tmp_path: Path) -> None:
 
 def test_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
     save_adapter(trained_adapter(), tmp_path)
-    with pytest.raises(ValueError, match="is not a Mini-GPT: missing"):
+    with pytest.raises(
+        ValueError, match=r"adapter.safetensors is not a Mini-GPT: Missing key\(s\) in state_dict: "
+    ):
         load_model(tmp_path / "adapter.safetensors")
+
+
+def test_checkpoint_with_a_mis_shaped_weight_is_refused_in_one_line(tmp_path: Path) -> None:
+    state = {k: v.contiguous() for k, v in MiniGPT().state_dict().items()}
+    state["blocks.0.ln1.weight"] = torch.zeros(3)
+    write_safetensors(state, tmp_path / "m.safetensors")
+    with pytest.raises(ValueError) as err:
+        load_model(tmp_path / "m.safetensors")
+    assert "is not a Mini-GPT: size mismatch for blocks.0.ln1.weight: " in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 def test_adapter_roundtrip_through_files(tmp_path: Path) -> None:
@@ -133,6 +150,30 @@ def test_adapter_config_for_another_model_is_refused(tmp_path: Path) -> None:
     (tmp_path / "minituner_config.json").write_text(json.dumps({**config, "model": "llama"}))
     with pytest.raises(ValueError, match="'llama'"):
         load_adapter(MiniGPT(), tmp_path)
+
+
+def test_adapter_spec_is_what_every_layer_shares() -> None:
+    model = wrap_minigpt_with_lora(MiniGPT(), r=2, alpha=4.0, target_modules=["q_proj", "fc2"])
+    assert adapter_spec(model) == AdapterSpec(2, 4.0, ["fc2", "q_proj"])
+    with pytest.raises(ValueError, match="no LoRA adapters"):
+        adapter_spec(MiniGPT())
+
+
+@pytest.mark.parametrize("write", [save_adapter, export_peft_adapter])
+def test_layers_of_mixed_ranks_are_refused_not_saved_as_the_first(write: Any, tmp_path: Path) -> None:
+    """One config holds one r and one alpha: a model whose layers disagree is refused, each layer
+    named with its own, and nothing is written."""
+    model = trained_adapter(r=4)
+    fc2 = model.blocks[1].mlp.fc2
+    model.blocks[1].mlp.fc2 = LoRALinear(fc2.base, r=2, alpha=8.0)
+    with pytest.raises(ValueError, match="disagree on r or alpha") as err:
+        write(model, tmp_path / "adapter")
+    assert "blocks.1.mlp.fc2 (r=2, alpha=8)" in str(err.value)
+    assert "blocks.0.attn.q_proj (r=4, alpha=8)" in str(err.value)
+    assert not (tmp_path / "adapter").exists()
+    model.blocks[1].mlp.fc2 = LoRALinear(fc2.base, r=4, alpha=16.0)
+    with pytest.raises(ValueError, match=r"blocks\.1\.mlp\.fc2 \(r=4, alpha=16\)"):
+        write(model, tmp_path / "adapter")
 
 
 def test_missing_adapter_is_named(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from minituner.checkpoint import base_path
 from minituner.course.workspace import EXERCISES
 from minituner.figures import FIGURES
 from minituner.grammar import conjugate_regular, make_splits
-from test_docs import ENGLISH, FENCE, ROOT, numbers, prose, stored_output, twin
+from pages import ENGLISH, FENCE, ROOT, numbers, prose, stored_output, twin
 
 sys.path.insert(0, str(ROOT / "tools"))
 import mkdocs_solutions as solutions  # noqa: E402
@@ -246,7 +246,7 @@ def spanish_number_slips(text: str) -> list[str]:
     """Numbers in English or Python format in Spanish markdown: in prose and in tables 103 680,
     2304, 0,64 and 15,09 %; in formulas 103\\,680, 2304\\,r and 1{,}5 (TeX drops a plain space and
     puts one after a bare comma). Code blocks and inline code keep Python's format. A table's 1,215 is
-    a decimal comma: its twin's 1,215 or 1.215 tells them apart (test_docs.numbers)."""
+    a decimal comma: its twin's 1,215 or 1.215 tells them apart (pages.numbers)."""
     wrong = []
     for line in prose(text).splitlines():
         wrong += re.findall(r"(?<![\w.,:])\d{1,3}(?:,\d{3}){2,}(?!\d)", line)  # 6,738,415,616

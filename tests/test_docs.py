@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -19,38 +18,26 @@ from minituner.figures import FIGURES
 from minituner.grammar import IRREGULAR, REAL_REGULAR, conjugate_regular, make_splits
 from minituner.lora import lora_parameter_count, wrap_minigpt_with_lora
 from minituner.model import MiniGPT
+from pages import (
+    ENGLISH,
+    FENCE,
+    FOLDERS,
+    GLOSSARY_PAGES,
+    ROOT,
+    glossary,
+    glossary_rows,
+    numbers,
+    prose,
+    stored_output,
+    twin,
+)
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "tools"))
 import mkdocs_break_diffs as break_diffs  # noqa: E402
 
-ROOT = Path(__file__).parent.parent
-FOLDERS = ["theory", "lab", "break", "solutions", "docs"]
-ENGLISH = sorted(
-    p
-    for folder in FOLDERS
-    for p in (ROOT / folder).glob("*.md")
-    if not p.name.endswith(".es.md") and not (ROOT / folder).is_symlink()
-)
-
-
-def twin(path: Path) -> Path:
-    return path.with_name(path.name[: -len(".md")] + ".es.md")
-
-
-FENCE = re.compile(r"^([ \t]*)```.*?^\1```", re.S | re.M)  # also fences inside lists and admonitions
-
 
 def code_blocks(text: str) -> list[str]:
     return [m.group(0) for m in FENCE.finditer(text)]
-
-
-def prose(text: str) -> str:
-    """The words a reader reads: no code, no math, no link targets."""
-    text = FENCE.sub(" ", text)
-    text = re.sub(r"\\\[.*?\\\]|\\\(.*?\\\)|\$\$.*?\$\$|(?<![\\$])\$[^$\n]+\$", " ", text, flags=re.S)  # math
-    text = re.sub(r"`[^`]*`", " ", text)  # inline code
-    text = re.sub(r"\]\([^)]*\)", "]", text)  # keep a link's text, drop its target
-    return text
 
 
 def headings(text: str) -> list[str]:
@@ -66,36 +53,6 @@ def admonitions(text: str) -> list[str]:
 
 
 NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|(?<![\w.,])\d+(?:\.\d+)?%")
-
-# The twins compare values, not characters: English prose writes 103,680, 2,304 and 17.78%; Spanish
-# prose writes 103 680, 2304 and 17,78 % (thousands grouped by a plain space from five digits on,
-# decimal comma, a space before %), in tables too; only code keeps Python's format.
-_EDGE, _END = r"(?<![\w.,:-])", r"(?!\w|[.,]\d)"
-ENGLISH_NUMBER = re.compile(
-    rf"{_EDGE}(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?%?|\d{{4,}}{_END}%?|\d+(?:\.\d+)?%)"
-)
-SPANISH_NUMBER = re.compile(
-    rf"{_EDGE}(?:\d{{1,3}}(?: \d{{3}})+(?:,\d+)?(?: ?%)?{_END}|\d{{4,}}{_END}(?: ?%)?|\d+(?:,\d+)? ?%)"
-)
-
-
-def value(number: str, spanish: bool = False) -> str:
-    """One spelling for a value: '103,680' and '103 680' are '103680'; '17.78%' and '17,78 %' are
-    '17.78%'."""
-    number = number.replace(" ", "")
-    number = number.replace(",", ".") if spanish else number.replace(",", "")
-    return number
-
-
-def numbers(text: str, spanish: bool = False) -> list[str]:
-    found = []
-    for line in prose(text).splitlines():
-        if spanish:
-            found += [value(n, spanish=True) for n in SPANISH_NUMBER.findall(line)]
-        else:
-            found += [value(n) for n in ENGLISH_NUMBER.findall(line)]
-    return sorted(found)
-
 
 def test_every_page_has_a_spanish_twin() -> None:
     assert len(ENGLISH) >= 12
@@ -132,28 +89,6 @@ def test_spanish_is_spanish(path: Path) -> None:
     spanish = sum(w in SPANISH_WORDS for w in words)
     english = sum(w in ENGLISH_WORDS for w in words)
     assert spanish > 5 * max(english, 1), f"{spanish} Spanish vs {english} English stop words"
-
-
-GLOSSARY_PAGES = ("docs/glossary.md", "docs/glossary.es.md")
-
-
-def glossary_rows(page: str) -> list[list[str]]:
-    """The cells of each row of a glossary page's table: the English term, the Spanish term(s), the
-    words to avoid in Spanish, and the definition in the page's language."""
-    below_header = (ROOT / page).read_text().split("\n|---|", 1)[1]
-    return [
-        [c.strip() for c in line.strip().strip("|").split("|")]
-        for line in below_header.splitlines()
-        if line.startswith("|")
-    ]
-
-
-def glossary() -> list[tuple[str, list[str], list[str]]]:
-    rows = []
-    for cells in glossary_rows(GLOSSARY_PAGES[0]):
-        split = [[t.strip() for t in c.split(",") if t.strip()] for c in cells[1:3]]
-        rows.append((cells[0], split[0], split[1]))
-    return rows
 
 
 def spanish_pattern(term: str) -> str:
@@ -297,16 +232,6 @@ def quoted_corrections() -> set[str]:
         {f"{100 * regular / len(IRREGULAR) / 15:.1f}%"}
         | {f"{n:,}" for n in budget}
         | set(NUMBER.findall(per_tense.group(1)))
-    )
-
-
-def stored_output(notebook: str) -> str:
-    cells = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
-    return "\n".join(
-        "".join(out.get("text", ""))
-        for cell in cells
-        if cell["cell_type"] == "code"
-        for out in cell["outputs"]
     )
 
 

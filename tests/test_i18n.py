@@ -212,7 +212,7 @@ def test_the_check_finds_an_untranslated_string(tmp_path: Path) -> None:
 def test_the_catalogue_follows_the_glossary() -> None:
     """The command line speaks the pages' Spanish: no word that the glossary says to avoid (wall time
     is tiempo de reloj, not tiempo real; a flag is an indicador)."""
-    from test_docs import glossary
+    from pages import glossary
 
     avoid = {word.lower() for _, _, words in glossary() for word in words}
     wrong = []

@@ -22,6 +22,7 @@ LIBRARY = [
     "interop",
     "figures",
     "i18n",
+    "errors",
 ]
 
 

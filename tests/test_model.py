@@ -78,3 +78,16 @@ def test_one_pass_accuracy_equals_greedy_decoding() -> None:
     greedy = [a == e.answer for a, e in zip(predict(base, examples), examples, strict=True)]
     assert correct(base, examples) == greedy
     assert 0 < sum(greedy) < len(greedy)  # both kinds of cell are present
+
+
+def test_the_answers_do_not_depend_on_the_batch_size() -> None:
+    """evaluate.BATCH_SIZE is a matter of time and memory: scored in batches of 1024 or of 37, the
+    held-out cells get the same verdicts and the same predictions."""
+    from minituner.checkpoint import load_base
+    from minituner.evaluate import BATCH_SIZE, correct, predict
+    from minituner.grammar import make_splits
+
+    base, examples = load_base(), make_splits().heldout
+    assert len(examples) > BATCH_SIZE  # more than one batch at the default size
+    assert correct(base, examples) == correct(base, examples, batch_size=37)
+    assert predict(base, examples) == predict(base, examples, batch_size=37)

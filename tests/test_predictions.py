@@ -338,7 +338,7 @@ def row_of(home: Path) -> dict[str, Verdict]:
     }
     return {
         **row,
-        "predictions": grading.grade_predictions(ws),
+        "predictions": grading.grade_predictions(predictions.read(home)),
         "contract": PASS,
         "breaks": grading.grade_breaks(ws),
     }

@@ -2,7 +2,7 @@
 
 A learner's CPU rounds differently from the reference run's (other kernels, another thread count,
 MKL's other code paths), and training turns a rounding difference into a few cells of accuracy.
-This runs the notebooks that print figures (figures.check) under each machine of MACHINES, reads
+This runs the notebooks that print figures (figures.compare) under each machine of MACHINES, reads
 the measured values from their outputs and prints, per figure, the reference, each machine's value
 and the largest distance in points beside the tolerance of figures.toml (or its bound). A
 tolerance is set from this table: `make machines`, or `python tools/machines.py [notebook ...]`.

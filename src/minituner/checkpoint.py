@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
+from .errors import BadInput, NotFound
 from .lora import LoRALinear, load_lora_state_dict, lora_state_dict, wrap_minigpt_with_lora
 from .model import MiniGPT
 
@@ -23,11 +25,11 @@ ADAPTER_CONFIG = "minituner_config.json"  # not peft's adapter_config.json: anot
 
 def read_safetensors(path: Path) -> dict[str, Tensor]:
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise NotFound(f"checkpoint not found: {path}")
     try:
         return load_file(path)
     except (SafetensorError, OSError, ValueError) as err:
-        raise ValueError(f"{path} is not a readable safetensors file ({err})") from None
+        raise BadInput(f"{path} is not a readable safetensors file ({err})") from None
 
 
 def write_safetensors(tensors: dict[str, Tensor], path: str | Path) -> None:
@@ -45,16 +47,11 @@ def load_model(path: str | Path) -> MiniGPT:
     path = Path(path)
     state = read_safetensors(path)
     model = MiniGPT()
-    expected = model.state_dict()
-    missing, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
-    if missing or unexpected:
-        raise ValueError(f"{path} is not a Mini-GPT: missing {missing}, unexpected {unexpected}")
-    for key, want in expected.items():
-        if state[key].shape != want.shape:
-            raise ValueError(
-                f"{path}: {key} expected shape {tuple(want.shape)}, found {tuple(state[key].shape)}"
-            )
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:  # PyTorch's list of missing, unexpected and mis-shaped keys
+        reason = " ".join(str(err).split()).removeprefix("Error(s) in loading state_dict for MiniGPT: ")
+        raise BadInput(f"{path} is not a Mini-GPT: {reason}") from None
     return model.eval()
 
 
@@ -72,20 +69,35 @@ def load_base() -> MiniGPT:
     return load_model(base_path())
 
 
+@dataclass(frozen=True)
+class AdapterSpec:
+    """What a saved adapter's config says: one rank and one alpha for every wrapped Linear."""
+
+    r: int
+    alpha: float
+    target_modules: list[str]  # the Linears' own names (q_proj...), sorted
+
+
+def adapter_spec(model: nn.Module) -> AdapterSpec:
+    """The r, alpha and targets of a wrapped model; a model whose LoRA layers disagree on r or alpha
+    is refused (one config could not describe it), with each layer's (r, alpha)."""
+    layers = {n: m for n, m in model.named_modules() if isinstance(m, LoRALinear)}
+    if not layers:
+        raise ValueError("model has no LoRA adapters; call wrap_minigpt_with_lora first")
+    specs = {(m.r, m.alpha) for m in layers.values()}
+    if len(specs) > 1:
+        each = ", ".join(f"{n} (r={m.r}, alpha={m.alpha:g})" for n, m in layers.items())
+        raise ValueError(f"the LoRA layers disagree on r or alpha, which one config cannot hold: {each}")
+    ((r, alpha),) = specs
+    return AdapterSpec(r, alpha, sorted({n.rsplit(".", 1)[-1] for n in layers}))
+
+
 def save_adapter(model: nn.Module, directory: str | Path) -> Path:
     """Write adapter.safetensors (A and B only) and minituner_config.json (r, alpha, targets)."""
-    layers = [m for m in model.modules() if isinstance(m, LoRALinear)]
-    if not layers:
-        raise ValueError("model has no LoRA adapters to save")
+    spec = adapter_spec(model)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    names = [n for n, m in model.named_modules() if isinstance(m, LoRALinear)]
-    config = {
-        "model": "mini-gpt",
-        "r": layers[0].r,
-        "alpha": layers[0].alpha,
-        "target_modules": sorted({n.rsplit(".", 1)[-1] for n in names}),
-    }
+    config = {"model": "mini-gpt", "r": spec.r, "alpha": spec.alpha, "target_modules": spec.target_modules}
     write_safetensors(lora_state_dict(model), directory / ADAPTER_WEIGHTS)
     (directory / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     return directory
@@ -95,14 +107,14 @@ def read_adapter(directory: str | Path) -> tuple[dict[str, Any], dict[str, Tenso
     """The adapter's config (r, alpha, target_modules) and its tensors."""
     config_path = Path(directory) / ADAPTER_CONFIG
     if not config_path.is_file():
-        raise FileNotFoundError(f"adapter config not found: {config_path}")
+        raise NotFound(f"adapter config not found: {config_path}")
     try:
         config = json.loads(config_path.read_text())
         int(config["r"]), float(config["alpha"]), list(config["target_modules"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{config_path} is not an adapter config ({err!r})") from None
+        raise BadInput(f"{config_path} is not an adapter config ({err!r})") from None
     if config.get("model") != "mini-gpt":
-        raise ValueError(f"{config_path} is for model {config.get('model')!r}, expected 'mini-gpt'")
+        raise BadInput(f"{config_path} is for model {config.get('model')!r}, expected 'mini-gpt'")
     return config, read_safetensors(Path(directory) / ADAPTER_WEIGHTS)
 
 
@@ -115,11 +127,15 @@ def load_adapter(model: nn.Module, directory: str | Path) -> nn.Module:
     layers = [m for m in model.modules() if isinstance(m, LoRALinear)]
     wrap_args = {"r": config["r"], "alpha": config["alpha"], "target_modules": config["target_modules"]}
     if not layers:
-        load_lora_state_dict(wrap_minigpt_with_lora(copy.deepcopy(model), **wrap_args), state)
+        try:  # on a copy: what does not fit is the adapter's fault, and the model stays as it was
+            load_lora_state_dict(wrap_minigpt_with_lora(copy.deepcopy(model), **wrap_args), state)
+        except (TypeError, KeyError, ValueError) as err:
+            reason = " ".join(map(str, err.args))
+            raise BadInput(f"{directory} does not fit a Mini-GPT: {reason}") from None
         wrap_minigpt_with_lora(model, **wrap_args)
     elif any((m.r, m.alpha) != (config["r"], float(config["alpha"])) for m in layers):
         found = sorted({(m.r, m.alpha) for m in layers})
-        raise ValueError(
+        raise BadInput(
             f"adapter has r={config['r']}, alpha={config['alpha']}; the model's adapters have "
             f"(r, alpha) {found}"
         )

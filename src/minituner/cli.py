@@ -15,6 +15,7 @@ from pathlib import Path
 from . import checkpoint, recipes
 from .course import cli as course_cli
 from .course.cli import positive_float, positive_int
+from .errors import NotFound, UserError
 from .evaluate import accuracy, accuracy_by_tense
 from .grammar import make_splits
 from .i18n import LANGUAGES, _, language, use
@@ -42,7 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=_("minituner: LoRA by hand on a 100k-parameter Mini-GPT."),
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("info", parents=[common], help=_("the parameter inventory of Mini-GPT and LoRA's 2304·r"))
+    p = sub.add_parser(
+        "info", parents=[common], help=_("the parameter inventory of Mini-GPT and LoRA's 2304·r")
+    )
+    p.set_defaults(handler=cmd_info)
     p = sub.add_parser(
         "pretrain", parents=[common], help=_("rebuild the pretrained base from scratch (deterministic)")
     )
@@ -56,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path(checkpoint.BASE_FILE),
         help=_("where to write the base (safetensors)"),
     )
+    p.set_defaults(handler=cmd_pretrain)
     p = sub.add_parser("finetune", parents=[common], help=_("fine-tune the base on the 120 irregular cells"))
     p.add_argument("--r", type=positive_int, default=8, help=_("LoRA rank (integer >= 1)"))
     p.add_argument(
@@ -72,16 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--full", action="store_true", help=_("full fine-tuning instead of LoRA (every parameter trains)")
     )
     p.add_argument("--save", type=Path, help=_("save the adapter to this folder (safetensors + JSON config)"))
+    p.set_defaults(handler=cmd_finetune)
     p = sub.add_parser("eval", parents=[common], help=_("evaluate the base, or the base with an adapter"))
     p.add_argument("--adapter", type=Path, help=_("an adapter folder to load onto the base"))
     p.add_argument(
         "--checkpoint", type=Path, help=_("a base checkpoint (default: the one shipped with the package)")
     )
+    p.set_defaults(handler=cmd_eval)
     course_cli.add_commands(sub, common)
     return parser
 
 
-def cmd_info() -> None:
+# One handler a command (argparse's set_defaults): the arguments and the language of the messages in,
+# the exit code out.
+
+
+def cmd_info(args: argparse.Namespace, lang: str) -> int:
     model = MiniGPT()
     rows = parameter_inventory(model)
     layer, shape_label, params, total_label = _("layer"), _("shape"), _("parameters"), _("total")
@@ -95,9 +106,12 @@ def cmd_info() -> None:
     print(f"LoRA = {per_r}·r\n{rank:>6} {lora_params:>16} {fraction:>12}")
     for r in (1, 2, 4, 8, 16, 32, 64):
         print(f"{r:>6} {per_r * r:>16,} {100 * per_r * r / total:>11.2f}%")
+    return 0
 
 
-def cmd_pretrain(args: argparse.Namespace) -> None:
+def cmd_pretrain(args: argparse.Namespace, lang: str) -> int:
+    if not args.out.parent.is_dir():  # before minutes of training
+        raise NotFound(_("no such folder: {path}").format(path=args.out.parent))
     start = time.perf_counter()
     model = recipes.pretrain(recipes.PretrainConfig(steps=args.steps, seed=args.seed))
     seconds = time.perf_counter() - start
@@ -110,13 +124,14 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     same = shipped.is_file() and _sha256(shipped) == _sha256(args.out)
     answer = _("yes") if same else _("no")
     print(_("saved: {path} (identical to the shipped base: {answer})").format(path=args.out, answer=answer))
+    return 0
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def cmd_finetune(args: argparse.Namespace) -> None:
+def cmd_finetune(args: argparse.Namespace, lang: str) -> int:
     cfg = recipes.FinetuneConfig(
         r=None if args.full else args.r, alpha=args.alpha, steps=args.steps, seed=args.seed
     )
@@ -127,9 +142,10 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     print(_("wall time") + f": {result.seconds:.1f} s")
     if args.save and not args.full:
         print(_("saved") + f": {checkpoint.save_adapter(result.model, args.save)}")
+    return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> None:
+def cmd_eval(args: argparse.Namespace, lang: str) -> int:
     model = checkpoint.load_model(args.checkpoint) if args.checkpoint else checkpoint.load_base()
     if args.adapter:
         checkpoint.load_adapter(model, args.adapter)
@@ -138,6 +154,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     print(_("irregular accuracy (the 120 training cells)") + f": {accuracy(model, splits.irregular):.1%}")
     for tense, acc in accuracy_by_tense(model, splits.irregular).items():
         print(f"  {tense:<22} {acc:.1%}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,18 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     use(lang)
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "info":
-            cmd_info()
-        elif args.command == "pretrain":
-            cmd_pretrain(args)
-        elif args.command == "finetune":
-            cmd_finetune(args)
-        elif args.command == "eval":
-            cmd_eval(args)
-        else:
-            return course_cli.run(args, lang)
-    except (ValueError, TypeError, KeyError, OSError, RuntimeError, SyntaxError) as err:
-        reason = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print("minituner: " + _("error: {reason}").format(reason=reason), file=sys.stderr)
+        code: int = args.handler(args, lang)
+    except UserError as err:  # bad input, told in one line; anything else is a bug: its traceback shows
+        print("minituner: " + _("error: {reason}").format(reason=err), file=sys.stderr)
         return 1
-    return 0
+    return code

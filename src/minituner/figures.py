@@ -2,13 +2,14 @@
 
 Training on another CPU (or with other kernels) rounds differently, and 200 steps of AdamW turn a
 rounding difference into a few cells of accuracy. So a trained figure is a value with a tolerance,
-kept once in `figures.toml`: notebooks print `check(name, measured)`, which reads the same on every
+kept once in `figures.toml`: notebooks print `compare(name, measured)`, which reads the same on every
 machine, and the tests check the pages' prose against the same values.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -43,13 +44,19 @@ class Figure:
     def show(self, x: float) -> str:
         return f"{x:.1%}"
 
-    def margin(self) -> str:
-        """What another machine must reproduce: "±5 points", or "at most 10%"."""
+    def margin(
+        self,
+        _: Callable[[str], str] = str,
+        points: Callable[[float], str] = "{:g}".format,
+        percent: Callable[[float], str] = "{:.0%}".format,
+    ) -> str:
+        """What another machine must reproduce: "±5 points", or "at most 10%"; in another language
+        with its `_` and its way of writing a number of points and a fraction as a percentage."""
         if self.at_most is not None:
-            return f"at most {self.at_most:.0%}"
+            return _("at most {x}").format(x=percent(self.at_most))
         assert self.tolerance is not None
-        points = 100 * self.tolerance
-        return f"±{points:g} point" + ("" if points == 1 else "s")
+        x = 100 * self.tolerance
+        return _("±1 point") if round(x, 6) == 1 else _("±{x} points").format(x=points(x))
 
 
 def load() -> dict[str, Figure]:
@@ -69,7 +76,7 @@ def load() -> dict[str, Figure]:
 FIGURES = load()
 
 
-def check(name: str, measured: float) -> str:
+def compare(name: str, measured: float) -> str:
     """One line for a notebook. nbval's sanitizer hides the measured value (it differs between CPUs),
     so the line compares equal on every machine while the value is within tolerance."""
     if name not in FIGURES:

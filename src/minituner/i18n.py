@@ -33,14 +33,15 @@ def N_(message: str) -> str:
     return message
 
 
-def check(lang: str) -> str:
+def known_language(lang: str) -> str:
+    """`lang` if the course speaks it, else a ValueError naming it and the known ones."""
     if lang not in LANGUAGES:
         raise ValueError(f"language {lang!r}: expected one of {', '.join(LANGUAGES)}")
     return lang
 
 
 def translation(lang: str) -> gettext.NullTranslations:
-    return gettext.translation(DOMAIN, LOCALE, languages=[check(lang)], fallback=lang == "en")
+    return gettext.translation(DOMAIN, LOCALE, languages=[known_language(lang)], fallback=lang == "en")
 
 
 @cache

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from .checkpoint import read_safetensors, write_safetensors
-from .lora import LoRALinear, load_lora_state_dict, lora_state_dict, wrap_minigpt_with_lora
+from .checkpoint import adapter_spec, read_safetensors, write_safetensors
+from .lora import load_lora_state_dict, lora_state_dict, wrap_minigpt_with_lora
 
 PEFT_PREFIX = "base_model.model."
 PEFT_WEIGHTS = "adapter_model.safetensors"
@@ -38,15 +38,12 @@ def from_peft_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
 
 def export_peft_adapter(model: nn.Module, directory: str | Path) -> Path:
     """Write a wrapped Mini-GPT's adapter so that `PeftModel.from_pretrained` can load it."""
-    layers = {n: m for n, m in model.named_modules() if isinstance(m, LoRALinear)}
-    if not layers:
-        raise ValueError("model has no LoRA adapters to export")
-    first = next(iter(layers.values()))
+    spec = adapter_spec(model)
     config = {
         "peft_type": "LORA",
-        "r": first.r,
-        "lora_alpha": first.alpha,
-        "target_modules": sorted({n.rsplit(".", 1)[-1] for n in layers}),
+        "r": spec.r,
+        "lora_alpha": spec.alpha,
+        "target_modules": spec.target_modules,
         "lora_dropout": 0.0,
         "bias": "none",
         "use_rslora": False,

@@ -68,8 +68,8 @@ wrong = [(a, e) for a, e in zip(answers, splits.irregular, strict=True) if a != 
 regularised = [(a, e) for a, e in wrong if a == conjugate_regular(e.verb, e.tense, e.person)]
 by_rule = sum(e.answer == conjugate_regular(e.verb, e.tense, e.person) for e in splits.irregular)
 print(f"irregular cells the regular rule gets right: {by_rule} of 120 ({by_rule / 120:.1%}, a rule-follower's best)")
-print(figures.check("base.heldout", accuracy(base, splits.heldout)))
-print(figures.check("base.irregular", 1 - len(wrong) / len(answers)), f"({len(answers) - len(wrong)} of 120 cells)")
+print(figures.compare("base.heldout", accuracy(base, splits.heldout)))
+print(figures.compare("base.irregular", 1 - len(wrong) / len(answers)), f"({len(answers) - len(wrong)} of 120 cells)")
 print(f"wrong answers that are the regular rule applied: {len(regularised)} of {len(wrong)}")
 for a, e in regularised[::6]:
     print(f"  {e.prompt:<10} *{a:<10} (correct: {e.answer})")
@@ -149,8 +149,8 @@ for step in range(200):
 tuned.eval()
 mine = (accuracy(tuned, splits.irregular), accuracy(tuned, splits.heldout))
 print(f"loss: {losses[0]:.2f} at step 0, below {max(losses[-10:]):.2f} over the last 10 steps")
-print(figures.check("lora.r8.irregular", mine[0]))
-print(figures.check("lora.r8.retention", mine[1]))
+print(figures.compare("lora.r8.irregular", mine[0]))
+print(figures.compare("lora.r8.retention", mine[1]))
 
 # %% [markdown] lang="en"
 # ## Exercise 02.sweep — does the rank matter?
@@ -218,7 +218,7 @@ check("02.sweep", sweep)
 # Trained figures: another CPU lands a few cells away (the check lines compare them with a tolerance).
 for r, (irregular, retention) in sorted(by_rank.items()):
     print(f"rank {r}: irregular {irregular:.1%}, retention {retention:.1%}")
-print(figures.check("lora.r1.irregular", by_rank[1][0]))
+print(figures.compare("lora.r1.irregular", by_rank[1][0]))
 
 # %% [markdown] lang="en"
 # ## Exercise 02.budget — where should the parameters go?
@@ -352,8 +352,8 @@ for r, res in results.items():
 # REFERENCE ONLY: the full measurement, on the solution page; the workbook stops above
 for r, res in results.items():
     run = "full" if r is None else f"lora.r{r}"
-    print(figures.check(f"{run}.irregular", res.irregular_accuracy))
-    print(figures.check(f"{run}.retention", res.retention))
+    print(figures.compare(f"{run}.irregular", res.irregular_accuracy))
+    print(figures.compare(f"{run}.retention", res.retention))
 
 # %%
 # REFERENCE ONLY: the full measurement, on the solution page; the workbook stops above
@@ -402,8 +402,8 @@ print("still wrong at r=8 with replay:", ", ".join(f"{e.prompt}{a} (correct: {e.
 
 # %%
 # REFERENCE ONLY: the full measurement, on the solution page; the workbook stops above
-print(figures.check("alone.irregular", alone.irregular_accuracy))
-print(figures.check("alone.retention", alone.retention))
+print(figures.compare("alone.irregular", alone.irregular_accuracy))
+print(figures.compare("alone.retention", alone.retention))
 
 # %% [markdown] lang="en"
 # <!-- reference only -->
@@ -442,8 +442,8 @@ for r in (8, None):
 # %%
 # REFERENCE ONLY: the full measurement, on the solution page; the workbook stops above
 for seed in (1, 2):
-    print(figures.check(f"lora.r8.irregular.seed{seed}", runs[8, seed]))
-    print(figures.check(f"full.irregular.seed{seed}", runs[None, seed]))
+    print(figures.compare(f"lora.r8.irregular.seed{seed}", runs[8, seed]))
+    print(figures.compare(f"full.irregular.seed{seed}", runs[None, seed]))
 by_method = {r: [runs[r, seed] for seed in (0, 1, 2)] for r in (8, None)}
 gap = abs(sum(by_method[8]) - sum(by_method[None])) / 3
 spread = min(max(v) - min(v) for v in by_method.values())

@@ -64,7 +64,7 @@ from minituner.train import make_reproducible
 make_reproducible()  # same numbers on every re-run on this machine
 splits = make_splits()
 tuned = load_adapter(load_base(), shipped_adapter()).eval()  # the base, wrapped at r=8, adapter loaded
-print(figures.check("lora.r8.irregular", accuracy(tuned, splits.irregular)))
+print(figures.compare("lora.r8.irregular", accuracy(tuned, splits.irregular)))
 
 # %% [markdown] lang="en"
 # ## Exercise 1 — merge and unmerge a layer

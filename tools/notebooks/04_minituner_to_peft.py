@@ -67,7 +67,7 @@ ours = load_adapter(load_base(), shipped_adapter()).eval()  # lab 02's rank-8 ad
 ours_accuracy = accuracy(ours, splits.irregular)
 print("peft", peft.__version__)
 print("minituner:", trainable_parameters_report(ours))
-print(figures.check("lora.r8.irregular", ours_accuracy))
+print(figures.compare("lora.r8.irregular", ours_accuracy))
 
 # %% [markdown] lang="en"
 # ## The same model, wrapped by peft

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from minituner import LoRALinear, load_base
-from minituner.figures import check
+from minituner.figures import compare
 from minituner.grammar import make_splits
 from minituner.recipes import FinetuneConfig, finetune
 from minituner.train import make_reproducible
@@ -32,8 +32,8 @@ before = {n: m.weight.detach().clone() for n, m in load_base().named_modules() i
 full = finetune(load_base(), FinetuneConfig(r=None), splits, progress=False)
 after = {n: m.weight.detach() for n, m in full.model.named_modules() if isinstance(m, nn.Linear)}
 delta = {n: after[n] - before[n] for n in before}
-print(check("full.irregular", full.irregular_accuracy))
-print(check("full.retention", full.retention))
+print(compare("full.irregular", full.irregular_accuracy))
+print(compare("full.retention", full.retention))
 
 # %% [markdown] lang="en"
 # ## Energy in the top r singular values
@@ -63,7 +63,7 @@ for name, d in delta.items():
 # %%
 for r in (1, 8):
     mean = sum(energy(s, r) for s in singular.values()) / len(singular)
-    print(check(f"full.energy.r{r}", mean))
+    print(compare(f"full.energy.r{r}", mean))
 
 # %% [markdown] lang="en"
 # ## How many directions hold 90%, against a random matrix
@@ -123,7 +123,7 @@ plt.show()
 
 # %%
 lora = finetune(load_base(), FinetuneConfig(r=8), splits, progress=False)
-print(check("lora.r8.irregular", lora.irregular_accuracy))
+print(compare("lora.r8.irregular", lora.irregular_accuracy))
 for name, m in lora.model.named_modules():
     if isinstance(m, LoRALinear) and name.startswith("blocks.0"):
         s = torch.linalg.svdvals(m.delta_weight().detach())

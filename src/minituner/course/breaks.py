@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .. import lora as reference
+from ..errors import LearnerCodeFailed, Unknown
 from ..i18n import N_, _
 
 LORA_FILE = Path(reference.__file__)
@@ -46,7 +47,7 @@ class Break:
     title: str  # English; the Spanish is in the gettext catalogue
     edits: tuple[tuple[str, str], ...]  # (pristine text, broken text) in lora.py
     catching_test: str  # the contract test that catches it
-    symptom: str  # a phrase of that test's failure message
+    symptom: str  # a phrase of that test's failure message (contract.error_lines), this break's only
     observe: Callable[[ModuleType], list[str]]  # the symptom, measured on any lora module
     clues: Clues  # what a diagnosis of it names
 
@@ -290,10 +291,10 @@ def _observe_float16(lora: ModuleType) -> list[str]:
 
 CATALOGUE = (
     Break(
-        "00",
-        "rank-zero",
-        N_("LoRA rank r = 0"),
-        (
+        id="00",
+        slug="rank-zero",
+        title=N_("LoRA rank r = 0"),
+        edits=(
             (
                 "        if r < 1:\n"
                 '            raise ValueError(f"LoRA rank r must be >= 1, got r={r}: rank 0 has no update space")\n'
@@ -301,88 +302,88 @@ CATALOGUE = (
                 "        if isinstance(alpha, bool)",
             ),
         ),
-        "test_bad_arguments_fail_at_construction",
-        "ZeroDivisionError",
-        _observe_rank_zero,
-        Clues(
-            ("r < 1", "r = 0", "raise ValueError", "must be >= 1"),
-            ("rank 0", "rank zero", "zero rank", "rank-0", "refus", "reject", "guard"),
-            ("rango 0", "rango cero", "rango nulo", "r igual a 0", "r igual a cero", "rechaz"),
+        catching_test="test_bad_arguments_fail_at_construction",
+        symptom="ZeroDivisionError",
+        observe=_observe_rank_zero,
+        clues=Clues(
+            code=("r < 1", "r = 0", "raise ValueError", "must be >= 1"),
+            en=("rank 0", "rank zero", "zero rank", "rank-0", "refus", "reject", "guard"),
+            es=("rango 0", "rango cero", "rango nulo", "r igual a 0", "r igual a cero", "rechaz"),
         ),
     ),
     Break(
-        "01",
-        "b-random",
-        N_("B initialised randomly instead of zeros"),
-        (("torch.zeros(base.out_features, r,", "torch.randn(base.out_features, r,"),),
-        "test_lora_init_identity",
-        "assert",
-        _observe_b_random,
-        Clues(
-            ("torch.randn", "torch.zeros", "randn", "zeros("),
-            ("random", "zeros", "non-zero", "nonzero", "not zero", "initiali"),
-            ("aleatori", "ceros", "no es cero", "no nul", "inicializ"),
+        id="01",
+        slug="b-random",
+        title=N_("B initialised randomly instead of zeros"),
+        edits=(("torch.zeros(base.out_features, r,", "torch.randn(base.out_features, r,"),),
+        catching_test="test_lora_init_identity",
+        symptom="a new adapter changes the base's output",
+        observe=_observe_b_random,
+        clues=Clues(
+            code=("torch.randn", "torch.zeros", "randn", "zeros("),
+            en=("random", "zeros", "non-zero", "nonzero", "not zero", "initiali"),
+            es=("aleatori", "ceros", "no es cero", "no nul", "inicializ"),
         ),
     ),
     Break(
-        "02",
-        "alpha-not-over-r",
-        N_("The update scaled by α instead of α/r"),
-        (("self.scaling = self.alpha / r", "self.scaling = self.alpha"),),
-        "test_lora_forward_is_base_plus_scaled_BA",
-        "Tensor-likes are not close",
-        _observe_scaling,
-        Clues(
-            ("alpha / r", "self.scaling", "scaling = self.alpha"),
-            ("scaling", "divid", "over r", "by r", "grows with the rank"),
-            ("escalado", "escala", "divid", "entre r", "sobre r"),
+        id="02",
+        slug="alpha-not-over-r",
+        title=N_("The update scaled by α instead of α/r"),
+        edits=(("self.scaling = self.alpha / r", "self.scaling = self.alpha"),),
+        catching_test="test_lora_forward_is_base_plus_scaled_BA",
+        symptom="the output is not base(x) + alpha/r * B A x",
+        observe=_observe_scaling,
+        clues=Clues(
+            code=("alpha / r", "self.scaling", "scaling = self.alpha"),
+            en=("scaling", "divid", "over r", "by r", "grows with the rank"),
+            es=("escalado", "escala", "divid", "entre r", "sobre r"),
         ),
     ),
     Break(
-        "03",
-        "base-not-frozen",
-        N_("The base model is not frozen"),
-        (
+        id="03",
+        slug="base-not-frozen",
+        title=N_("The base model is not frozen"),
+        edits=(
             (
                 "        if freeze_base:\n            base.requires_grad_(False)\n\n    def forward(",
                 "\n    def forward(",
             ),
             ("    model.requires_grad_(False)\n    for name, linear", "    for name, linear"),
         ),
-        "test_freeze_only_A_and_B_get_gradients",
-        "assert",
-        _observe_base_not_frozen,
-        Clues(
-            ("requires_grad", "freeze_base"),
-            ("frozen", "freez", "unfrozen", "base trains", "base model trains", "base weights train"),
-            ("congel", "descongel", "base se entrena", "base tambien se entrena"),
+        catching_test="test_freeze_only_A_and_B_get_gradients",
+        symptom="parameters other than lora_A and lora_B are trainable",
+        observe=_observe_base_not_frozen,
+        clues=Clues(
+            code=("requires_grad", "freeze_base"),
+            en=("frozen", "freez", "unfrozen", "base trains", "base model trains", "base weights train"),
+            es=("congel", "descongel", "base se entrena", "base tambien se entrena"),
         ),
     ),
     Break(
-        "04",
-        "dropout-in-eval",
-        N_("LoRA dropout still active in eval"),
-        (
+        id="04",
+        slug="dropout-in-eval",
+        title=N_("LoRA dropout still active in eval"),
+        edits=(
             (
                 "        self.dropout: nn.Module = nn.Dropout(dropout) if dropout > 0 else nn.Identity()\n",
                 "        self.p = dropout\n",
             ),
             ("F.linear(self.dropout(x), self.lora_A)", "F.linear(F.dropout(x, self.p), self.lora_A)"),
         ),
-        "test_dropout_off_in_eval",
-        "Tensor-likes are not equal",
-        _observe_dropout,
-        Clues(
-            ("F.dropout", "self.p = dropout", "nn.Dropout", "self.dropout", "training="),
-            ("dropout", "eval", "training mode", "train mode"),
-            ("dropout", "evaluacion", "modo eval", "modo de entrenamiento", "modo entrenamiento"),
+        catching_test="test_dropout_off_in_eval",
+        symptom="Tensor-likes are not equal",
+        observe=_observe_dropout,
+        clues=Clues(
+            code=("F.dropout", "self.p = dropout", "nn.Dropout", "self.dropout", "training="),
+            en=("dropout", "eval", "training mode", "train mode"),
+            es=("dropout", "evaluacion", "modo eval", "modo de entrenamiento", "modo entrenamiento"),
         ),
     ),
     Break(
-        "05",
-        "merge-without-flag",
-        N_("Merge without a merged flag"),
-        (
+        id="05",
+        slug="merge-without-flag",
+        title=N_("Merge without a merged flag"),
+        edits=(
             (
                 "        if self.merged:\n"
                 '            warnings.warn("LoRALinear is already merged; merging again would add ΔW twice", '
@@ -396,20 +397,20 @@ CATALOGUE = (
                 "        self.base.weight.copy_(merged)\n",
             ),
         ),
-        "test_merge_equivalence",
-        "assert",
-        _observe_merge,
-        Clues(
-            ("self.merged", "merged = True", "if self.merged"),
-            ("flag", "twice", "already merged", "double", "idempoten"),
-            ("indicador", "bandera", "dos veces", "ya fusionad", "doble", "idempoten"),
+        catching_test="test_merge_equivalence",
+        symptom="merge_() did not set merged = True",
+        observe=_observe_merge,
+        clues=Clues(
+            code=("self.merged", "merged = True", "if self.merged"),
+            en=("flag", "twice", "already merged", "double", "idempoten"),
+            es=("indicador", "bandera", "dos veces", "ya fusionad", "doble", "idempoten"),
         ),
     ),
     Break(
-        "06",
-        "target-typo",
-        N_("A typo in target_modules silently wraps nothing"),
-        (
+        id="06",
+        slug="target-typo",
+        title=N_("A typo in target_modules silently wraps nothing"),
+        edits=(
             (
                 "    if unmatched:\n"
                 '        raise ValueError(f"target_modules {unmatched} match no nn.Linear; the Linears are: '
@@ -418,39 +419,46 @@ CATALOGUE = (
                 "    model.requires_grad_(False)\n",
             ),
         ),
-        "test_unknown_target_lists_the_real_names",
-        "DID NOT RAISE",
-        _observe_target_typo,
-        Clues(
-            ("unmatched", "target_modules", "q_porj", "match no nn.Linear"),
-            ("typo", "misspel", "no layer", "wraps nothing", "matches nothing", "match nothing"),
-            ("errata", "error tipografico", "mal escrit", "no coincid", "ninguna capa", "no envuelve"),
+        catching_test="test_unknown_target_lists_the_real_names",
+        symptom="DID NOT RAISE ValueError",
+        observe=_observe_target_typo,
+        clues=Clues(
+            code=("unmatched", "target_modules", "q_porj", "match no nn.Linear"),
+            en=("typo", "misspel", "no layer", "wraps nothing", "matches nothing", "match nothing"),
+            es=("errata", "error tipografico", "mal escrit", "no coincid", "ninguna capa", "no envuelve"),
         ),
     ),
     Break(
-        "07",
-        "merge-transposed",
-        N_("Merge with B·A transposed"),
-        (
+        id="07",
+        slug="merge-transposed",
+        title=N_("Merge with B·A transposed"),
+        edits=(
             (
                 "return self.scaling * (self.lora_B @ self.lora_A)",
                 "return self.scaling * (self.lora_A.T @ self.lora_B.T)",
             ),
         ),
-        "test_merge_equivalence",
-        "size of tensor a (64) must match the size of tensor b (256)",
-        _observe_square_merge,
-        Clues(
-            ("lora_A.T", "lora_B.T", ".T @", "lora_B @ self.lora_A"),
-            ("transpos", "swapped", "wrong order", "reversed order", "order of the product"),
-            ("transpuest", "traspuest", "orden inverso", "orden equivocad", "orden incorrect", "intercambi"),
+        catching_test="test_merge_equivalence",
+        symptom="size of tensor a (64) must match the size of tensor b (256)",
+        observe=_observe_square_merge,
+        clues=Clues(
+            code=("lora_A.T", "lora_B.T", ".T @", "lora_B @ self.lora_A"),
+            en=("transpos", "swapped", "wrong order", "reversed order", "order of the product"),
+            es=(
+                "transpuest",
+                "traspuest",
+                "orden inverso",
+                "orden equivocad",
+                "orden incorrect",
+                "intercambi",
+            ),
         ),
     ),
     Break(
-        "08",
-        "load-not-strict",
-        N_("An adapter loaded with strict=False"),
-        (
+        id="08",
+        slug="load-not-strict",
+        title=N_("An adapter loaded with strict=False"),
+        edits=(
             (
                 "    params = dict(model.named_parameters())\n"
                 "    with torch.no_grad():\n"
@@ -468,32 +476,32 @@ CATALOGUE = (
                 "        got = tuple(state[key].shape)\n",
             ),
         ),
-        "test_roundtrip_missing_key_is_named",
-        "DID NOT RAISE",
-        _observe_not_strict,
-        Clues(
-            ("strict=False", "load_state_dict", "if False", "strict = False"),
-            ("strict", "missing key", "unexpected key", "renamed", "skip"),
-            ("estricto", "clave", "renombrad", "omit", "se salta", "ignora"),
+        catching_test="test_roundtrip_missing_key_is_named",
+        symptom="DID NOT RAISE KeyError",
+        observe=_observe_not_strict,
+        clues=Clues(
+            code=("strict=False", "load_state_dict", "if False", "strict = False"),
+            en=("strict", "missing key", "unexpected key", "renamed", "skip"),
+            es=("estricto", "clave", "renombrad", "omit", "se salta", "ignora"),
         ),
     ),
     Break(
-        "09",
-        "merge-float16",
-        N_("Merge in float16"),
-        (
+        id="09",
+        slug="merge-float16",
+        title=N_("Merge in float16"),
+        edits=(
             (
                 "        merged = self.base.weight + self.delta_weight()\n",
                 "        merged = (self.base.weight.half() + self.delta_weight().half()).to(self.base.weight.dtype)\n",
             ),
         ),
-        "test_merge_equivalence",
-        "assert",
-        _observe_float16,
-        Clues(
-            (".half()", "float16", "fp16", "torch.float16"),
-            ("half", "precision", "decimal", "16-bit", "16 bit"),
-            ("media precision", "precision", "decimal", "16 bits"),
+        catching_test="test_merge_equivalence",
+        symptom="the merged output differs from the unmerged one",
+        observe=_observe_float16,
+        clues=Clues(
+            code=(".half()", "float16", "fp16", "torch.float16"),
+            en=("half", "precision", "decimal", "16-bit", "16 bit"),
+            es=("media precision", "precision", "decimal", "16 bits"),
         ),
     ),
 )
@@ -504,7 +512,7 @@ def get(break_id: str) -> Break:
         if brk.id == break_id:
             return brk
     ids = ", ".join(b.id for b in CATALOGUE)
-    raise KeyError(_("unknown break {id!r}; the breaks are: {ids}").format(id=break_id, ids=ids))
+    raise Unknown(_("unknown break {id!r}; the breaks are: {ids}").format(id=break_id, ids=ids))
 
 
 def observe(break_id: str, lora: ModuleType) -> list[str]:
@@ -512,6 +520,15 @@ def observe(break_id: str, lora: ModuleType) -> list[str]:
     brk = get(break_id)
     torch.manual_seed(0)
     return brk.observe(lora)
+
+
+def observe_copy(break_id: str, path: Path, name: str) -> list[str]:
+    """The symptom lines of one break, measured on a learner's copy of lora.py (loaded as module
+    `name`): whatever that code raises while it loads or runs is the learner's, told in one line."""
+    try:
+        return observe(break_id, load_module(path.read_text(), name))
+    except Exception as err:  # noqa: BLE001 - the learner's code raised it
+        raise LearnerCodeFailed(_("{path} raised {error}").format(path=path, error=_raised(err))) from err
 
 
 def diff(break_id: str, fix: bool = False) -> str:

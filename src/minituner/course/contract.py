@@ -4,11 +4,11 @@ The tests live in `minituner/course/tests/` (package data), so a wheel install c
 learner's file and grade a class without the course repository. Running them needs the `grade`
 extra (pytest, nbval): `pip install 'minituner[grade]'`.
 
-pytest runs in a harness the file under test cannot configure: `python -I` (no current folder on
-the path, no PYTHON* variables), `--noconftest` and a trusted ini of ours (`-c`), a root folder and a
-working folder of its own, only the plugins named here, and the outcomes sent to a descriptor
-(`minituner.course.harness`). The verdict requires exactly the contract's tests: none collected, one
-missing, a stray one or a skipped one is never a pass.
+pytest runs in a harness the file under test cannot configure: `python -I -B` (no current folder on
+the path, no PYTHON* variables, no __pycache__ beside the file), `--noconftest` and a trusted ini of
+ours (`-c`), a root folder and a working folder of its own, only the plugins named here, and the
+outcomes sent to a descriptor (`minituner.course.harness`). The verdict requires exactly the
+contract's tests: none collected, one missing, a stray one or a skipped one is never a pass.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..errors import NotFound, NotInstalled
 from ..i18n import N_, _
 from . import breaks
 from .verdict import PASS, Status, Verdict
@@ -46,7 +47,7 @@ def require_extra() -> None:
     """Fail with one line that names the missing packages, before anything runs."""
     missing = [name for name in EXTRA if importlib.util.find_spec(name) is None]
     if missing:
-        raise RuntimeError(
+        raise NotInstalled(
             _("this needs {missing}: pip install 'minituner[grade]'").format(missing=", ".join(missing))
         )
 
@@ -55,7 +56,7 @@ def pytest_command(
     args: list[str], scratch: str, results_fd: int, plugins: tuple[str, ...] = ()
 ) -> list[str]:
     """The isolated pytest command line; `scratch` is its root and working folder (not the learner's)."""
-    cmd = [sys.executable, "-I", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest"]
+    cmd = [sys.executable, "-I", "-B", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest"]
     cmd += ["-c", f"{scratch}/pytest.ini", "--rootdir", scratch, f"--results-fd={results_fd}"]
     for plugin in (*PLUGINS, *plugins):
         cmd += ["-p", plugin]
@@ -143,6 +144,20 @@ def groups(expected: list[str]) -> list[str]:
     return list(dict.fromkeys(name.split("[")[0] for name in expected))
 
 
+def error_lines(failure: str) -> str:
+    """What a pytest failure says went wrong (its `E` lines), without the test's source above them."""
+    return "\n".join(line for line in ANSI.sub("", failure).splitlines() if line.startswith("E "))
+
+
+def points_to(test: str, failure: str) -> str:
+    """The /break whose bug this failure of `test` looks like: of the breaks that test catches, the
+    one whose symptom the failure shows (break 09, not 05, for a merge that is only imprecise), else
+    the first; "" when it catches none."""
+    caught = [b for b in breaks.CATALOGUE if b.catching_test == test]
+    shown = [b for b in caught if b.symptom in error_lines(failure)] or caught
+    return shown[0].id if shown else ""
+
+
 def judge(results: Results, expected: list[str], output: str, timed_out: bool, where: str = "") -> Verdict:
     """The verdict on one file's tests: every expected test passed, and no other test ran. Its parts
     are the tests by function (a function passes when all its cases do)."""
@@ -176,19 +191,19 @@ def judge(results: Results, expected: list[str], output: str, timed_out: bool, w
         elif outcome["outcome"] != "passed":
             message = reason(outcome["message"])
             slow = re.search(r"\btime ?out\b|timed out", ANSI.sub("", outcome["message"]), re.I)
-            shown = [b.id for b in breaks.CATALOGUE if b.catching_test == group and outcome["when"] == "call"]
             status = Status.TIMEOUT if slow else Status.FAIL
-            failures[group] = Verdict(status, at, "{error}", {"error": message}, shown[0] if shown else "")
+            shown = points_to(group, outcome["message"]) if outcome["when"] == "call" else ""
+            failures[group] = Verdict(status, at, "{error}", {"error": message}, shown)
     parts = [replace(failures[g], where=g) if g in failures else Verdict(Status.PASS, g) for g in everything]
     first = next((failures[g] for g in everything if g in failures), PASS)
     return first.with_parts(parts)
 
 
-def check(impl: Path, select: str | None = None) -> Verdict:
+def verify(impl: Path, select: str | None = None) -> Verdict:
     """Run the contract on the lora.py at `impl`, on this machine (a learner checking their own
     file, a break): the harness's isolation, without a sandbox. Writes nothing beside the file."""
     if not impl.is_file():
-        raise FileNotFoundError(_("no such file: {path}").format(path=impl))
+        raise NotFound(_("no such file: {path}").format(path=impl))
     require_extra()
     from .sandbox import environment
 

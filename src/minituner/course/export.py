@@ -72,6 +72,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import BadInput
 from ..i18n import _
 
 PREFIX = "minituner "  # of every column title: an assignment or grade item of minituner's own
@@ -131,16 +132,16 @@ def read_roster(path: Path) -> list[Entry]:
         with path.open(newline="", encoding="utf-8-sig") as f:
             rows = [(n, [c.strip() for c in row]) for n, row in enumerate(csv.reader(f), 1) if any(row)]
     except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise ValueError(_("roster {path}: {error}").format(path=path, error=err)) from None
+        raise BadInput(_("roster {path}: {error}").format(path=path, error=err)) from None
     if not rows:
-        raise ValueError(
+        raise BadInput(
             _("roster {path}: empty; expected a header row, then a row per student").format(path=path)
         )
     header = rows[0][1]
     if "Student" in header and "ID" in header:
         index = columns(path, header, [*CANVAS_HEADER, "learner"])
         if index["learner"] is None and index["SIS Login ID"] is None:
-            raise ValueError(
+            raise BadInput(
                 _(
                     "roster {path}, row 1: a Canvas export names each workspace by its SIS Login ID column, "
                     "which this one lacks; add a column learner with each student's workspace name"
@@ -152,14 +153,14 @@ def read_roster(path: Path) -> list[Entry]:
     elif "learner" in [h.lower() for h in header]:
         index = columns(path, [h.lower() for h in header], list(PLAIN_COLUMNS))
         if index["sis_id"] is None and index["email"] is None:
-            raise ValueError(
+            raise BadInput(
                 _("roster {path}, row 1: expected a column sis_id or email (or both) beside learner").format(
                     path=path
                 )
             )
         read, identifiers = plain_entry, ["sis_id", "email"]
     else:
-        raise ValueError(
+        raise BadInput(
             _(
                 "roster {path}, row 1: the columns {header} are neither Canvas's gradebook export "
                 "(Student, ID, SIS User ID, SIS Login ID, Section) nor learner,sis_id[,name,email]"
@@ -168,7 +169,7 @@ def read_roster(path: Path) -> list[Entry]:
     entries = []
     for n, row in rows[1:]:
         if len(row) > len(header):
-            raise ValueError(
+            raise BadInput(
                 _(
                     "roster {path}, row {row}: {cells} cells, the header has {columns}; a value with a "
                     "comma must be quoted"
@@ -190,7 +191,7 @@ def columns(path: Path, header: list[str], names: list[str]) -> dict[str, int | 
     for name in names:
         where = [i for i, h in enumerate(header) if h == name]
         if len(where) > 1:
-            raise ValueError(
+            raise BadInput(
                 _("roster {path}, row 1: the column {name} appears twice").format(path=path, name=name)
             )
         index[name] = where[0] if where else None
@@ -219,14 +220,14 @@ def plain_entry(n: int, value: dict[str, str]) -> Entry:
 def refuse_identifiers(path: Path, n: int, ids: dict[str, str]) -> None:
     """A row needs an identifier, and none that a spreadsheet would run as a formula."""
     if not any(ids.values()):
-        raise ValueError(
+        raise BadInput(
             _("roster {path}, row {row}: no identifier; expected a value in {columns}").format(
                 path=path, row=n, columns=", ".join(ids)
             )
         )
     for name, value in ids.items():
         if value.startswith(FORMULA):
-            raise ValueError(
+            raise BadInput(
                 _(
                     "roster {path}, row {row}: {column} {value!r} starts with {char!r}, which a spreadsheet "
                     "runs as a formula; expected an identifier"
@@ -242,7 +243,7 @@ def refuse_twice(path: Path, entries: list[Entry]) -> None:
             value = str(getattr(entry, field)).casefold()
             first = seen.setdefault((field, value), entry.row) if value else entry.row
             if first != entry.row:
-                raise ValueError(
+                raise BadInput(
                     _(
                         "roster {path}, rows {first} and {row}: both name {value!r}; expected one row per "
                         "student"
@@ -263,7 +264,7 @@ def canvas(scores: Sequence[Scores], maximum: dict[str, float], roster: Sequence
     ]
     for entry, score in matched:
         if not (entry.canvas_id or entry.sis_id or entry.sis_login_id):
-            raise ValueError(
+            raise BadInput(
                 _(
                     "roster row {row}: {learner} has no ID, SIS User ID or SIS Login ID, by which Canvas "
                     "finds a student; give a sis_id"
@@ -280,7 +281,7 @@ def moodle(scores: Sequence[Scores], maximum: dict[str, float], roster: Sequence
     matched, missing, without = match(scores, maximum, roster)
     ids = [(name, field) for name, field in MOODLE_IDS if all(getattr(e, field) for e, _s in matched)]
     if not ids:
-        raise ValueError(
+        raise BadInput(
             _(
                 "Moodle finds every row's user by one column: give every learner of the roster a sis_id "
                 "(their ID number) or every one an email; rows without a sis_id: {sis}; without an email: "
@@ -307,7 +308,7 @@ def match(
     graded: dict[str, Scores] = {}
     for score in scores:
         if score.learner.casefold() in graded:
-            raise ValueError(_("{learner}: graded twice").format(learner=score.learner))
+            raise BadInput(_("{learner}: graded twice").format(learner=score.learner))
         refuse_points(score, maximum)
         graded[score.learner.casefold()] = score
     rostered = {e.learner.casefold() for e in roster if e.learner}
@@ -321,7 +322,7 @@ def match(
 
 def refuse_points(score: Scores, maximum: dict[str, float]) -> None:
     if set(score.points) != set(maximum):
-        raise ValueError(
+        raise BadInput(
             _("{learner}: points for {got}; expected the columns {expected}").format(
                 learner=score.learner, got=", ".join(score.points), expected=", ".join(maximum)
             )
@@ -329,7 +330,7 @@ def refuse_points(score: Scores, maximum: dict[str, float]) -> None:
     for name, points in score.points.items():
         number(points)  # refuses what is not a number of points
         if points > maximum[name] + 1e-9:
-            raise ValueError(
+            raise BadInput(
                 _("{learner}: {column} = {points}; expected at most {maximum} points").format(
                     learner=score.learner, column=name, points=points, maximum=maximum[name]
                 )
@@ -340,7 +341,7 @@ def canvas_title(name: str) -> str:
     """The assignment's title for column `name`; Canvas would drop a title like a total's."""
     title = PREFIX + name
     if CANVAS_TITLE_WITH_ID.search(title) or any(total in title for total in CANVAS_TOTALS):
-        raise ValueError(
+        raise BadInput(
             _(
                 "column {title!r}: Canvas reads it as a total or an assignment's id, not as an assignment"
             ).format(title=title)
@@ -356,14 +357,14 @@ def number(points: float) -> str:
         or not math.isfinite(points)
         or points < 0
     ):
-        raise ValueError(_("{points!r}: expected a number of points >= 0").format(points=points))
+        raise BadInput(_("{points!r}: expected a number of points >= 0").format(points=points))
     return f"{abs(points):.2f}".rstrip("0").rstrip(".")
 
 
 def identifier(entry: Entry, value: str) -> str:
     """An id as the roster gives it: the platform matches it exactly, so it cannot be made inert."""
     if value.startswith(FORMULA):
-        raise ValueError(
+        raise BadInput(
             _(
                 "roster row {row}: {value!r} starts with {char!r}, which a spreadsheet runs as a formula; "
                 "expected an identifier"

@@ -28,20 +28,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..errors import NotFound
 from ..i18n import N_, gettext_for
 from . import breaks, checks, contract, feedback, handin, mystery, sandbox
-from .predictions import Said
+from .predictions import Said, workbooks
 from .predictions import read as read_predictions
 from .predictions import report as write_predictions
 from .rubric import Rubric
 from .verdict import PASS, Status, Verdict
 from .workspace import (
-    ANSWER,
     EXERCISES,
     EXPECTED,
     PHASE,
-    PREDICTION,
     Workspace,
+    check_ids,
     exercise_path,
     is_check,
     predictions,
@@ -57,7 +57,6 @@ HEADERS = {
 }
 SANITIZE = Path(__file__).parent.parent / "nbval-sanitize.cfg"
 NO_SANDBOX = N_("Graded without a sandbox (--no-sandbox): the learners' code ran with the grader's rights.")
-CHECK_CALL = re.compile(r"""check\(\s*["'](\d\d\.\w+)["']""")
 
 
 @dataclass(frozen=True)
@@ -115,37 +114,13 @@ class Cache:
 
 def prediction_ids() -> list[str]:
     """Every prediction cell of the five workbooks, in order."""
-    ids = []
-    for name in EXERCISES:
-        for cell in json.loads(exercise_path(name, "en").read_text())["cells"]:
-            marker = PREDICTION.search("".join(cell["source"]))
-            if cell["cell_type"] == "markdown" and marker:
-                ids.append(marker.group(1))
-    return ids
+    return list(workbooks("en").questions)
 
 
-def grade_predictions(ws: Workspace) -> Verdict:
-    """Pass when every prediction cell holds the learner's text, else which ones are empty; a part
-    per prediction."""
-    written: dict[str, bool] = {}
-    for name in EXERCISES:
-        template = json.loads(exercise_path(name, ws.language).read_text())["cells"]
-        try:
-            handed_in = json.loads(ws.notebook(name).read_text())["cells"]
-            texts = {
-                m.group(1): "".join(c["source"])
-                for c in handed_in
-                if c["cell_type"] == "markdown" and (m := PREDICTION.search("".join(c["source"])))
-            }
-        except (OSError, ValueError, KeyError, TypeError):
-            texts = {}
-        for cell in template:
-            marker = PREDICTION.search("".join(cell["source"]))
-            if cell["cell_type"] != "markdown" or marker is None:
-                continue
-            blank = " ".join(ANSWER.sub("", "".join(cell["source"])).split())
-            written[marker.group(1)] = " ".join(texts.get(marker.group(1), blank).split()) != blank
-    parts = [passed_at(i) if written.get(i) else Verdict(Status.MISSING, i) for i in prediction_ids()]
+def grade_predictions(said: Said) -> Verdict:
+    """Pass when every prediction cell holds the learner's own text (what the class report shows of
+    it: more than the cell's question), else which ones are empty; a part per prediction."""
+    parts = [passed_at(i) if said.cells.get(i) else Verdict(Status.MISSING, i) for i in prediction_ids()]
     empty = [p.where for p in parts if not p.passed]
     if empty:
         return Verdict(Status.MISSING, "", "{error}", {"error": ", ".join(empty)}, parts=tuple(parts))
@@ -267,18 +242,9 @@ def grade_contract(ws: Workspace, run: Runner, cache: Cache, lab_files: bytes) -
     return verdict
 
 
-CHECK_LETTER = re.compile(r"^# Check ([A-Z])\b", re.M)
-
-
-def check_ids(name: str, source: str) -> list[str]:
-    """The checks a check cell makes: the names it calls check() with, or lab 00's 'Check A' as 00.A."""
-    return CHECK_CALL.findall(source) or [f"{name[:2]}.{x}" for x in CHECK_LETTER.findall(source)]
-
-
 def lab_checks(name: str) -> list[str]:
     """Every check of a lab, from the package's copy of its workbook."""
-    cells = json.loads(exercise_path(name, "en").read_text())["cells"]
-    return [i for c in cells if is_check(c) for i in check_ids(name, "".join(c["source"]))]
+    return list(workbooks("en").lab_checks[name])
 
 
 @dataclass(frozen=True)
@@ -414,7 +380,7 @@ def grade_workspace(home: Path, settings: Settings, cache: Cache) -> tuple[dict[
         sandbox.prepare(copy)
         lang = ws.language  # read, as everything of the copy, before any of the learner's code runs
         said = replace(read_predictions(copy), language=lang)
-        row = {"predictions": grade_predictions(ws), "breaks": grade_breaks(ws)}
+        row = {"predictions": grade_predictions(said), "breaks": grade_breaks(ws)}
         row["contract"] = grade_contract(ws, run, cache, lab)
         notebooks = grade_notebooks(ws, run, cache, others)
         row |= {column: notebooks[name] for column, name in LABS.items()}
@@ -471,26 +437,56 @@ def grade(
     Returns the csv's path, the number of workspaces and how many passed every item.
     """
     _ = gettext_for(lang)  # the gradebook's language
+    require_grader(sandboxed)
+    homes = workspaces(learners, _)
+    cache = open_cache(learners / ".grading-cache", rerun)
+    settings = Settings(cell_timeout, timeout, sandbox.Limits(memory=memory), sandboxed, learners)
+    contract.expected_tests()  # collected once, before any learner's code runs
+    points = Rubric.load(rubric)
+    points.refuse_unknown(known_parts(), rubric)
+    graded = grade_all(homes, settings, cache, jobs, lang)
+    rows = [row for row, _said in graded]
+    write_gradebook(learners, [h.parent.name for h in homes], rows, _, sandboxed, points)
+    said = {home.parent.name: mine for home, (_row, mine) in zip(homes, graded, strict=True)}
+    write_predictions(learners, said, lang)  # predictions.html and .md: the class's predictions
+    write_feedback(learners, homes, graded, points, release)
+    return learners / "gradebook.csv", len(rows), sum(all(v.passed for v in r.values()) for r in rows)
+
+
+def require_grader(sandboxed: bool) -> None:
+    """Refuse at once, in one line, when what grading needs is missing: the grade extra, and
+    bubblewrap (or, without it, a Python that the unprivileged account can run)."""
     contract.require_extra()
     if sandboxed:
-        sandbox.bwrap()  # refuse at once, in one line, when bubblewrap is missing
+        sandbox.bwrap()
     else:
         sandbox.require_unsandboxed_python()
+
+
+def workspaces(learners: Path, _: Callable[[str], str]) -> list[Path]:
+    """Every learners/NAME/phase-28 (no link), sorted; at least one."""
     if not learners.is_dir():
-        raise FileNotFoundError(_("no such folder: {path}").format(path=learners))
+        raise NotFound(_("no such folder: {path}").format(path=learners))
     homes = sorted(
         p / PHASE for p in learners.iterdir() if not p.is_symlink() and p.is_dir() and (p / PHASE).is_dir()
     )
     if not homes:
-        raise FileNotFoundError(_("no workspace (NAME/phase-28/) under {path}").format(path=learners))
-    cache_dir = learners / ".grading-cache"
+        raise NotFound(_("no workspace (NAME/phase-28/) under {path}").format(path=learners))
+    return homes
+
+
+def open_cache(folder: Path, rerun: bool) -> Cache:
+    """The verdicts of earlier gradings, emptied first with `rerun`."""
     if rerun:
-        shutil.rmtree(cache_dir, ignore_errors=True)
-    settings = Settings(cell_timeout, timeout, sandbox.Limits(memory=memory), sandboxed, learners)
-    cache = Cache(cache_dir)
-    contract.expected_tests()  # collected once, before any learner's code runs
-    points = Rubric.load(rubric)
-    points.refuse_unknown(known_parts(), rubric)
+        shutil.rmtree(folder, ignore_errors=True)
+    return Cache(folder)
+
+
+def grade_all(
+    homes: list[Path], settings: Settings, cache: Cache, jobs: int, lang: str
+) -> list[tuple[dict[str, Verdict], Said]]:
+    """Each workspace's verdicts and predictions, `jobs` at once; a workspace that breaks the grader
+    gets an error on every item, and the others are graded."""
 
     def one(home: Path) -> tuple[dict[str, Verdict], Said]:
         try:
@@ -505,18 +501,25 @@ def grade(
             return dict.fromkeys(ITEMS, broken), Said(lang)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        graded = list(pool.map(one, homes))
-    rows = [row for row, _said in graded]
-    write_gradebook(learners, [h.parent.name for h in homes], rows, _, sandboxed, points)
-    said = {home.parent.name: mine for home, (_row, mine) in zip(homes, graded, strict=True)}
-    write_predictions(learners, said, lang)  # predictions.html and .md: the class's predictions
+        return list(pool.map(one, homes))
+
+
+def write_feedback(
+    learners: Path,
+    homes: list[Path],
+    graded: list[tuple[dict[str, Verdict], Said]],
+    points: Rubric,
+    release: bool,
+) -> None:
+    """A feedback report per learner in feedback/NAME/, in their language; copied into their
+    workspace with `release`."""
     kinds = {item: kind_of(item) for item in ITEMS}
     for home, (row, mine) in zip(homes, graded, strict=True):
-        name = home.parent.name
-        report = feedback.write(learners / "feedback", name, row, points, mine.language, kinds, mine)
+        report = feedback.write(
+            learners / "feedback", home.parent.name, row, points, mine.language, kinds, mine
+        )
         if release:
             feedback.release(report, home)
-    return learners / "gradebook.csv", len(rows), sum(all(v.passed for v in r.values()) for r in rows)
 
 
 def header(_: Callable[[str], str]) -> list[str]:

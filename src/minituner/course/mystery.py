@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..errors import AlreadyExists, BadInput, NotFound
 from ..i18n import N_, _, gettext_for
 from . import breaks, contract, workspace
 from .breaks import Break
@@ -60,7 +61,7 @@ def unseal(token: str) -> Break:
     for brk in breaks.CATALOGUE:
         if seal(brk.id, salt) == token:
             return brk
-    raise ValueError(
+    raise BadInput(
         _("the mystery break in the break log is not one of the breaks: {token}").format(token=token)
     )
 
@@ -112,7 +113,7 @@ def section(notes: Path) -> tuple[str, str] | None:
     for line in COMMENT.sub("", notes.read_text()).splitlines():
         if SECTION.match(line):
             if found is not None:
-                raise ValueError(
+                raise BadInput(
                     _("{path}: cannot parse it, the diagnosis heading appears twice").format(path=notes)
                 )
             found, inside = line.strip(), True
@@ -183,7 +184,7 @@ def take(learner: Learner) -> Taken:
     target = path(ws)
     known = current(ws)
     if known is None and target.exists():
-        raise FileExistsError(
+        raise AlreadyExists(
             _(
                 "{path} exists, but the break log has no mystery break; move it away, then run this again"
             ).format(path=target)
@@ -212,7 +213,7 @@ def take(learner: Learner) -> Taken:
 def started(learner: Learner) -> Mystery:
     known = current(learner.workspace)
     if known is None or not path(learner.workspace).exists():
-        raise FileNotFoundError(
+        raise NotFound(
             _("no mystery break for {name} yet; run `minituner break mystery --learner {name}`").format(
                 name=learner.name
             )
@@ -223,8 +224,7 @@ def started(learner: Learner) -> Mystery:
 def run(learner: Learner) -> list[str]:
     """The symptom, measured on the learner's copy (the reference's output once it is fixed)."""
     known = started(learner)
-    module = breaks.load_module(path(learner.workspace).read_text(), f"lora_{learner.name}_{WHERE}")
-    return breaks.observe(known.brk.id, module)
+    return breaks.observe_copy(known.brk.id, path(learner.workspace), f"lora_{learner.name}_{WHERE}")
 
 
 def unnamed(verdict: Verdict) -> Verdict:
@@ -232,13 +232,13 @@ def unnamed(verdict: Verdict) -> Verdict:
     return replace(verdict, points_to="", parts=tuple(unnamed(p) for p in verdict.parts))
 
 
-def check(learner: Learner) -> Verdict | None:
+def verify_fix(learner: Learner) -> Verdict | None:
     """The contract on the learner's copy, once a diagnosis is written (None until then); a pass is
     logged as the mystery fixed."""
     started(learner)
     if not diagnosis(learner.workspace):
         return None
-    result = unnamed(contract.check(path(learner.workspace)))
+    result = unnamed(contract.verify(path(learner.workspace)))
     if result.passed:
         log(learner, "fixed")
     return result

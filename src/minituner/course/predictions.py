@@ -38,7 +38,16 @@ from .. import i18n
 from ..figures import FIGURES
 from ..i18n import LANGUAGES, N_, gettext_for
 from . import breaks, handin
-from .workspace import ANSWER, COMMENT, EXERCISES, PREDICTION, break_sections, exercise_path, is_check
+from .workspace import (
+    ANSWER,
+    COMMENT,
+    EXERCISES,
+    PREDICTION,
+    break_sections,
+    check_ids,
+    exercise_path,
+    is_check,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -166,15 +175,12 @@ def measured(name: str, lang: str) -> str:
     _ = gettext_for(lang)
     text = f"{_(LABELS[name])}: {show(value(name), unit(name), lang)}"
     figure = FIGURES.get(name) if name not in EXACT else None
-    if figure is not None and figure.tolerance is not None:
-        points = 100 * figure.tolerance
-        margin = (
-            _("±1 point") if round(points, 6) == 1 else _("±{x} points").format(x=decimal(points, 1, lang))
-        )
-        text += f" ({margin})"
-    elif figure is not None and figure.at_most is not None:  # chaotic training: only a bound holds
-        text += " (" + _("another machine: at most {x}").format(x=show(figure.at_most, "%", lang)) + ")"
-    return text
+    if figure is None:
+        return text
+    margin = figure.margin(_, lambda x: decimal(x, 1, lang), lambda x: show(x, "%", lang))
+    if figure.at_most is not None:  # chaotic training: only a bound holds
+        margin = _("another machine: {margin}").format(margin=margin)
+    return f"{text} ({margin})"
 
 
 # --- Numbers, read from a learner's text -------------------------------------------------------------
@@ -420,17 +426,20 @@ class Workbooks:
     labs: dict[str, str]  # notebook -> its title ("Lab 00 — LoRALinear by hand")
     questions: dict[str, tuple[str, str]]  # prediction id -> (its notebook, its question)
     checks: dict[str, str]  # check id -> the title of its exercise ("identity at init")
+    lab_checks: dict[str, tuple[str, ...]]  # notebook -> its checks, in order
 
 
 @functools.cache
 def workbooks(lang: str) -> Workbooks:
-    from .grading import check_ids  # grading imports this module
-
+    """What the five workbooks of `lang` ask and check, read once: the grader, the class report and
+    the feedback all take it from here."""
     labs: dict[str, str] = {}
     questions: dict[str, tuple[str, str]] = {}
     titles: dict[str, str] = {}
+    by_lab: dict[str, tuple[str, ...]] = {}
     for name in EXERCISES:
         heading = ""
+        by_lab[name] = ()
         for cell in json.loads(exercise_path(name, lang).read_text())["cells"]:
             source = "".join(cell["source"])
             if cell["cell_type"] == "markdown":
@@ -444,9 +453,10 @@ def workbooks(lang: str) -> Workbooks:
                     asked = " ".join(COMMENT.sub("", ANSWER.sub("", source[marker.end() :])).split())
                     questions[marker.group(1)] = (name, re.sub(r"^\*\*[^*]+\*\*\s*", "", asked))
             elif is_check(cell):
-                for check in check_ids(name, source):
-                    titles[check] = heading.split(" — ", 1)[-1]
-    return Workbooks(labs, questions, titles)
+                checks = tuple(check_ids(name, source))
+                titles |= dict.fromkeys(checks, heading.split(" — ", 1)[-1])
+                by_lab[name] += checks
+    return Workbooks(labs, questions, titles, by_lab)
 
 
 def check_title(check: str, lang: str) -> str:

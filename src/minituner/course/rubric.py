@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import BadInput
 from ..i18n import _
 from .verdict import Verdict
 
@@ -38,7 +39,7 @@ class Rubric:
         for kind, values in self.table.items():
             unknown = sorted(set(values) - known[kind] - {KINDS[kind]})
             if unknown:
-                raise ValueError(
+                raise BadInput(
                     _("rubric {path}: [{kind}] {keys}: no such part; expected {expected}").format(
                         path=path or COURSE,
                         kind=kind,
@@ -61,18 +62,18 @@ def _read(path: Path) -> dict[str, dict[str, float]]:
     try:
         data: dict[str, Any] = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise ValueError(_("rubric {path}: {error}").format(path=path, error=err)) from None
+        raise BadInput(_("rubric {path}: {error}").format(path=path, error=err)) from None
     table: dict[str, dict[str, float]] = {}
     for kind, values in data.items():
         if kind not in KINDS or not isinstance(values, dict):
-            raise ValueError(
+            raise BadInput(
                 _("rubric {path}: [{kind}] is not a table of the rubric; expected one of {kinds}").format(
                     path=path, kind=kind, kinds=", ".join(KINDS)
                 )
             )
         for key, value in values.items():
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(
+                raise BadInput(
                     _("rubric {path}: {kind}.{key} = {value!r}; expected a number of points >= 0").format(
                         path=path, kind=kind, key=key, value=value
                     )

@@ -20,6 +20,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import NotInstalled
 from ..i18n import _
 
 INSIDE = Path("/graded")  # where the copy and the scratch folder appear in the sandbox
@@ -28,7 +29,7 @@ GiB = 2**30
 KERNEL_CHOICES = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
 
 
-class SandboxMissing(RuntimeError):
+class SandboxMissing(NotInstalled):
     """bubblewrap is not installed: grading refuses rather than run a learner's code unconfined."""
 
 

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..errors import AlreadyExists, BadInput, NotFound
 from ..i18n import LANGUAGES, N_, _, gettext_for
 from . import breaks, contract
 from .breaks import Break
@@ -50,7 +51,7 @@ def find_course(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if any((folder / marker).exists() for marker in MARKERS):
             return folder
-    raise FileNotFoundError(
+    raise NotFound(
         _(
             "{here} is not in a course folder (no learners/ or mkdocs.yml in it or above it); "
             "cd into one, or pass --course DIR"
@@ -109,7 +110,7 @@ class Learner:
 
     def __post_init__(self) -> None:
         if not NAME.fullmatch(self.name):
-            raise ValueError(
+            raise BadInput(
                 _("learner name {name!r}: use 1-32 lowercase letters, digits, '-' or '_'").format(
                     name=self.name
                 )
@@ -141,6 +142,15 @@ class Learner:
 def is_check(cell: dict[str, Any]) -> bool:
     source = "".join(cell["source"]).lstrip().removeprefix(CHECK_MARK).lstrip()
     return cell["cell_type"] == "code" and source.startswith("# Check")
+
+
+CHECK_CALL = re.compile(r"""check\(\s*["'](\d\d\.\w+)["']""")
+CHECK_LETTER = re.compile(r"^# Check ([A-Z])\b", re.M)
+
+
+def check_ids(name: str, source: str) -> list[str]:
+    """The checks a check cell makes: the names it calls check() with, or lab 00's 'Check A' as 00.A."""
+    return CHECK_CALL.findall(source) or [f"{name[:2]}.{x}" for x in CHECK_LETTER.findall(source)]
 
 
 def exercise(reference: dict[str, Any], lang: str, keep_solutions: bool = False) -> dict[str, Any]:
@@ -188,7 +198,7 @@ def new(learner: Learner, lang: str = "en") -> Path:
     """Create the learner's workspace in `lang`; an existing one is never touched."""
     home = learner.home
     if home.parent.exists():
-        raise FileExistsError(_("{path} already exists; nothing was changed").format(path=home.parent))
+        raise AlreadyExists(_("{path} already exists; nothing was changed").format(path=home.parent))
     (home / "notebooks").mkdir(parents=True)
     for nb in EXERCISES:
         shutil.copyfile(exercise_path(nb, lang), home / "notebooks" / f"{nb}.ipynb")
@@ -248,7 +258,7 @@ def break_sections(text: str, path: Path | str) -> dict[str, str]:
         if heading:
             current = heading.group(1)
             if current in sections:
-                raise ValueError(
+                raise BadInput(
                     _("{path}: cannot parse it, '## Break {id}' appears twice").format(path=path, id=current)
                 )
             sections[current] = ""
@@ -301,7 +311,7 @@ def start_break(learner: Learner, brk: Break) -> tuple[bool, Path]:
 def started(learner: Learner, brk: Break) -> Path:
     path = learner.break_file(brk)
     if not path.exists():
-        raise FileNotFoundError(
+        raise NotFound(
             _(
                 "break {id} is not started for {name}; run `minituner break start {id} --learner {name}`"
             ).format(id=brk.id, name=learner.name)
@@ -312,13 +322,13 @@ def started(learner: Learner, brk: Break) -> Path:
 def run_break(learner: Learner, brk: Break) -> list[str]:
     """The break's observation on the learner's copy: the symptom, or the reference's output once fixed."""
     path = started(learner, brk)
-    return breaks.observe(brk.id, breaks.load_module(path.read_text(), f"lora_{learner.name}_{brk.id}"))
+    return breaks.observe_copy(brk.id, path, f"lora_{learner.name}_{brk.id}")
 
 
 def check_break(learner: Learner, brk: Break) -> Verdict:
     """The contract on the learner's copy; a pass is logged as the break fixed."""
     path = started(learner, brk)
-    result = contract.check(path)
+    result = contract.verify(path)
     if result.passed:
         log(learner, brk, "fixed")
     return result

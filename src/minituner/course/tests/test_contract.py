@@ -38,6 +38,10 @@ tokens = torch.randint(0, 64, (4, 16))
 # --- identity at init -------------------------------------------------------------------------
 
 
+def changed_at_init(message: str) -> str:
+    return f"a new adapter changes the base's output (with B = 0 it must not): {message}"
+
+
 @pytest.mark.parametrize(("d_in", "d_out", "bias"), [(64, 64, False), (64, 256, True), (256, 64, True)])
 def test_lora_init_identity(lora: ModuleType, d_in: int, d_out: int, bias: bool) -> None:
     base = nn.Linear(d_in, d_out, bias=bias)
@@ -45,7 +49,7 @@ def test_lora_init_identity(lora: ModuleType, d_in: int, d_out: int, bias: bool)
     expected = base(x)
     layer = lora.LoRALinear(base, r=8, alpha=16.0)
     # With B = 0 the update is exactly zero; the tolerance only allows another order of the same sums.
-    torch.testing.assert_close(layer(x), expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(layer(x), expected, rtol=0, atol=1e-6, msg=changed_at_init)
     assert torch.count_nonzero(layer.lora_B) == 0
     assert torch.count_nonzero(layer.lora_A) > 0  # A is random: B = 0 alone makes ΔW = 0
 
@@ -54,7 +58,7 @@ def test_lora_init_identity_whole_model(lora: ModuleType) -> None:
     model = MiniGPT().eval()
     expected = model(tokens)
     lora.wrap_minigpt_with_lora(model, r=8, alpha=16.0, target_modules=TARGETS, dropout=0.0)
-    torch.testing.assert_close(model(tokens), expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(model(tokens), expected, rtol=0, atol=1e-6, msg=changed_at_init)
 
 
 def test_lora_init_A_kaiming_uniform(lora: ModuleType) -> None:
@@ -71,7 +75,9 @@ def test_lora_forward_is_base_plus_scaled_BA(lora: ModuleType) -> None:
         layer.lora_B.normal_()
     x = torch.randn(5, 64)
     expected = base(x) + (8.0 / 4) * x @ layer.lora_A.T @ layer.lora_B.T
-    torch.testing.assert_close(layer(x), expected)
+    torch.testing.assert_close(
+        layer(x), expected, msg=lambda message: f"the output is not base(x) + alpha/r * B A x: {message}"
+    )
 
 
 # --- parameter counts ---------------------------------------------------------------------------
@@ -107,7 +113,8 @@ def assert_only_lora_gets_gradients(model: nn.Module) -> None:
 
 def test_freeze_only_A_and_B_get_gradients(lora: ModuleType) -> None:
     model = wrapped(lora)
-    assert all(n.endswith(("lora_A", "lora_B")) for n in trainable_names(model))
+    others = sorted(n for n in trainable_names(model) if not n.endswith(("lora_A", "lora_B")))
+    assert not others, f"parameters other than lora_A and lora_B are trainable: {others[:3]}"
     assert_only_lora_gets_gradients(model)
 
 
@@ -161,8 +168,9 @@ def test_merge_equivalence(lora: ModuleType) -> None:
     x = torch.randn(32, 64)
     before = layer(x)
     layer.merge_()
-    assert layer.merged
-    assert (layer(x) - before).abs().max().item() < 1e-5
+    assert layer.merged, "merge_() did not set merged = True"
+    diff = (layer(x) - before).abs().max().item()
+    assert diff < 1e-5, f"the merged output differs from the unmerged one by {diff:.1e}, above 1e-5"
 
 
 def test_merge_whole_model_equivalence(lora: ModuleType) -> None:
