@@ -87,3 +87,10 @@ def test_compare_reads_the_same_on_every_machine_within_tolerance() -> None:
 def test_an_unknown_figure_is_named() -> None:
     with pytest.raises(KeyError, match="no figure named 'lora.r3.irregular'"):
         compare("lora.r3.irregular", 0.5)
+
+
+def test_a_workbook_of_an_older_workspace_still_compares() -> None:
+    """Workspaces created before compare had its name call figures.check: the same function."""
+    from minituner import figures
+
+    assert figures.check is figures.compare

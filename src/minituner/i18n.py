@@ -100,12 +100,12 @@ def number(x: float, lang: str, decimals: int = 0, trim: bool = False, space: st
     """`x` with `decimals` decimals (`trim`: at most, trailing zeros dropped), as `lang` writes it:
     103,680.5 or 103 680,5 (`space`: the thousands separator of Spanish, a no-break one in HTML)."""
     pattern = "#,##0" + ("." + ("#" if trim else "0") * decimals if decimals else "")
-    return _grouped(format_decimal(x, pattern, locale=check(lang)), x, lang, space)
+    return _grouped(format_decimal(x, pattern, locale=known_language(lang)), x, lang, space)
 
 
 def percent(x: float, lang: str, decimals: int = 1, space: str = " ") -> str:
     """A share `x` in percent, at most `decimals` decimals: 23.3% in English, 23,3 % in Spanish
     (a no-break space before %, as Babel's Spanish writes it)."""
     rounded = Decimal(f"{100 * float(x):.{decimals}f}") / 100
-    text = format_percent(rounded, locale=check(lang), decimal_quantization=False)
+    text = format_percent(rounded, locale=known_language(lang), decimal_quantization=False)
     return _grouped(text, 100 * x, lang, space)
