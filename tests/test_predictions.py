@@ -438,3 +438,24 @@ def test_without_matplotlib_the_report_says_the_charts_are_missing(
     page = (tmp_path / "predictions.html").read_text()
     assert "matplotlib is not installed" in page and "data:image" not in page and "about 65%" in page
     assert not list(tmp_path.glob("*.png"))
+
+
+@pytest.mark.parametrize(("lang", "points"), [("en", "Points: 0.5 of 15.5."), ("es", "Puntos: 0,5 de 15,5.")])
+def test_points_are_written_as_the_learner_s_language_writes_numbers(lang: str, points: str) -> None:
+    """Half a point (one contract test) of 15.5 (four checks of lab 01, 02.step, 02.sweep, 03.merge:
+    2 + 2 + 2 + 2 + 2 + 3 + 2, and the test), in the report's language; a missing check reads as a sentence
+    before its hint."""
+    def missing(*checks: str) -> Verdict:
+        return Verdict(Status.MISSING).with_parts([Verdict(Status.MISSING, c) for c in checks])
+
+    row = {
+        "contract": Verdict(Status.PASS).with_parts([Verdict(Status.PASS, "test_lora_init_identity")]),
+        "lab 01": missing("01.per_linear", "01.targets", "01.break_even", "01.r8_total"),
+        "lab 02": missing("02.step", "02.sweep"),
+        "lab 03": missing("03.merge"),
+    }
+    kinds = {"contract": "contract", "lab 01": "checks", "lab 02": "checks", "lab 03": "checks"}
+    lines = feedback.lines("ana", row, Rubric.load(None), lang, kinds)
+    assert points in lines, lines[:4]
+    missing = next(line for line in lines if line.startswith("- ✗ 01.per_linear"))
+    assert re.search(r": (missing|falta)\. (Hint|Pista): ", missing), missing

@@ -10,6 +10,7 @@ workspace (feedback/), never over a file the learner wrote.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import shutil
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..i18n import N_, gettext_for
+from ..i18n import N_, gettext_for, number
 from . import breaks, checks, mystery, predictions
 from .rubric import Rubric
 from .verdict import Status, Verdict
@@ -45,10 +46,11 @@ def lines(
     scores = {item: rubric.score(kinds[item], verdict) for item, verdict in row.items()}
     earned, possible = sum(e for e, _p in scores.values()), sum(p for _e, p in scores.values())
     out = [MARK, _("# Feedback for {name}").format(name=name), ""]
-    out += [_("Points: {earned:g} of {possible:g}.").format(earned=earned, possible=possible), ""]
+    shown = functools.partial(number, lang=lang, decimals=2, trim=True)  # 0.5, or 0,5 in Spanish
+    out += [_("Points: {earned} of {possible}.").format(earned=shown(earned), possible=shown(possible)), ""]
     for item, verdict in row.items():
         title = _(TITLES[item]) if item in TITLES else _("Lab {n}").format(n=item[4:])
-        out += [f"## {title} — {scores[item][0]:g} / {scores[item][1]:g}", ""]
+        out += [f"## {title} — {shown(scores[item][0])} / {shown(scores[item][1])}", ""]
         if not verdict.parts or verdict.status in (Status.MISSING, Status.ERROR) and item != "predictions":
             out += [f"- {verdict.text(_)}"] if not verdict.passed else []
         out += [bullet(item, part, _, lang, mine) for part in verdict.parts if show(item, part)]
@@ -94,7 +96,8 @@ def bullet(
     text = text.removeprefix("NotYet: ").removeprefix(f"{part.where}: ")
     hint = _(checks.hint(part.where)) if part.where in checks.CHECKS else ""
     said = _("Hint: {hint}").format(hint=hint) if hint and hint not in text else ""
-    return f"- ✗ {name}: {text} {said}".rstrip()
+    end = "" if not said or text.endswith((".", "!", "?")) else "."  # "missing. Hint: ..."
+    return f"- ✗ {name}: {text}{end} {said}".rstrip()
 
 
 def mystery_bullet(part: Verdict, _: Callable[[str], str], lang: str) -> str:

@@ -27,9 +27,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from ..errors import NotFound
-from ..i18n import N_, gettext_for
+from ..i18n import N_, gettext_for, number
 from . import breaks, checks, contract, feedback, handin, mystery, sandbox
 from .predictions import Said, workbooks
 from .predictions import read as read_predictions
@@ -446,7 +447,7 @@ def grade(
     points.refuse_unknown(known_parts(), rubric)
     graded = grade_all(homes, settings, cache, jobs, lang)
     rows = [row for row, _said in graded]
-    write_gradebook(learners, [h.parent.name for h in homes], rows, _, sandboxed, points)
+    write_gradebook(learners, [h.parent.name for h in homes], rows, lang, sandboxed, points)
     said = {home.parent.name: mine for home, (_row, mine) in zip(homes, graded, strict=True)}
     write_predictions(learners, said, lang)  # predictions.html and .md: the class's predictions
     write_feedback(learners, homes, graded, points, release)
@@ -539,18 +540,26 @@ def write_gradebook(
     learners: Path,
     names: list[str],
     rows: list[dict[str, Verdict]],
-    _: Callable[[str], str],
+    lang: str,
     sandboxed: bool,
     rubric: Rubric,
 ) -> None:
+    """gradebook.csv and points.csv (numbers as a spreadsheet reads them: 0.5), and gradebook.md
+    with both tables (numbers as the gradebook's language writes them: 0,5 in Spanish)."""
+    _ = gettext_for(lang)
     columns = header(_)
     verdicts, points = [], []
     for name, row in zip(names, rows, strict=True):
         passed = sum(row[k].passed for k in ITEMS)
         verdicts.append([name, *(row[k].text(_) for k in ITEMS), f"{passed}/{len(ITEMS)}"])
-        points.append([name, *(f"{earned:g}" for earned, _possible in score(row, rubric))])
-    possible = [_("points possible"), *(f"{p:g}" for _e, p in score(rows[0], rubric))] if rows else []
-    for path, table in (("gradebook.csv", verdicts), ("points.csv", [possible, *points])):
+        points.append([name, *(earned for earned, _possible in score(row, rubric))])
+    possible = [_("points possible"), *(p for _e, p in score(rows[0], rubric))] if rows else []
+
+    def written(table: list[list[Any]], as_number: Callable[[float], str]) -> list[list[str]]:
+        return [[c if isinstance(c, str) else as_number(c) for c in row] for row in table]
+
+    csv_points = written([possible, *points], lambda x: f"{x:g}")
+    for path, table in (("gradebook.csv", verdicts), ("points.csv", csv_points)):
         with (learners / path).open("w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(columns)
@@ -558,7 +567,8 @@ def write_gradebook(
     lines = [_("# Gradebook"), ""]
     if not sandboxed:
         lines += [_(NO_SANDBOX), ""]
-    for title, table in ((_("## Points"), [possible, *points]), (_("## Verdicts"), verdicts)):
+    shown_points = written([possible, *points], lambda x: number(x, lang, decimals=2, trim=True))
+    for title, table in ((_("## Points"), shown_points), (_("## Verdicts"), verdicts)):
         lines += [title, "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
         lines += ["| " + " | ".join(markdown_cell(c) for c in row) + " |" for row in table]
         lines.append("")
