@@ -33,6 +33,11 @@ def break_link(brk: breaks.Break, lang: str) -> str:
     return f"{SITE}{'es/' if lang == 'es' else ''}break/{brk.id}-{brk.slug}/"
 
 
+def points_text(x: float, lang: str) -> str:
+    """Points as `lang` writes a number, at most two decimals: 0.5, or 0,5 in Spanish."""
+    return number(x, lang, decimals=2, trim=True)
+
+
 def lines(
     name: str,
     row: dict[str, Verdict],
@@ -46,7 +51,7 @@ def lines(
     scores = {item: rubric.score(kinds[item], verdict) for item, verdict in row.items()}
     earned, possible = sum(e for e, _p in scores.values()), sum(p for _e, p in scores.values())
     out = [MARK, _("# Feedback for {name}").format(name=name), ""]
-    shown = functools.partial(number, lang=lang, decimals=2, trim=True)  # 0.5, or 0,5 in Spanish
+    shown = functools.partial(points_text, lang=lang)
     out += [_("Points: {earned} of {possible}.").format(earned=shown(earned), possible=shown(possible)), ""]
     for item, verdict in row.items():
         title = _(TITLES[item]) if item in TITLES else _("Lab {n}").format(n=item[4:])

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NotFound
-from ..i18n import N_, gettext_for, number
+from ..i18n import N_, gettext_for
 from . import breaks, checks, contract, feedback, handin, mystery, sandbox
 from .predictions import Said, workbooks
 from .predictions import read as read_predictions
@@ -567,7 +567,7 @@ def write_gradebook(
     lines = [_("# Gradebook"), ""]
     if not sandboxed:
         lines += [_(NO_SANDBOX), ""]
-    shown_points = written([possible, *points], lambda x: number(x, lang, decimals=2, trim=True))
+    shown_points = written([possible, *points], lambda x: feedback.points_text(x, lang))
     for title, table in ((_("## Points"), shown_points), (_("## Verdicts"), verdicts)):
         lines += [title, "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
         lines += ["| " + " | ".join(markdown_cell(c) for c in row) + " |" for row in table]
